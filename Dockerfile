@@ -1,0 +1,25 @@
+# Build stage: compile the release binary (SQLite and the PostgreSQL client are compiled in).
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY migrations ./migrations
+COPY templates ./templates
+COPY openapi ./openapi
+RUN cargo build --release --locked && strip target/release/aftercare
+
+# Runtime stage: a small Debian with CA certificates, running as an unprivileged user.
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /data aftercare \
+    && mkdir -p /data && chown aftercare /data
+COPY --from=build /src/target/release/aftercare /usr/local/bin/aftercare
+ENV AFTERCARE__SERVER__BIND=0.0.0.0:8080 \
+    AFTERCARE__DATA_DIR=/data
+USER aftercare
+VOLUME /data
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 || exit 1"]
+CMD ["aftercare", "serve"]

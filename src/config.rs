@@ -1,0 +1,364 @@
+//! Typed settings, layered: defaults that work → optional `aftercare.toml` (or the file named by
+//! `AFTERCARE_CONFIG`) → environment `AFTERCARE__SECTION__KEY` → `DATABASE_URL`.
+//! Secrets are `SecretString`: their `Debug` is redacted and they are never logged.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::db::DatabaseUrl;
+
+/// Whether the service may invent secrets (development) or must be given them (production).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+/// Every setting by its environment name, with an example value. The README's settings table
+/// lists exactly these (a test compares them), and a unit test proves each name is read.
+pub const ENV_SETTINGS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "sqlite://./data/aftercare.db"),
+    ("AFTERCARE__ENVIRONMENT", "development"),
+    ("AFTERCARE__DATA_DIR", "./data"),
+    ("AFTERCARE__SERVER__BIND", "127.0.0.1:8080"),
+    ("AFTERCARE__SERVER__PUBLIC_URL", "http://127.0.0.1:8080"),
+    ("AFTERCARE__SERVER__WORKERS", "0"),
+    ("AFTERCARE__SERVER__JSON_LIMIT_BYTES", "65536"),
+    ("AFTERCARE__DATABASE__URL", "postgres://aftercare@localhost/aftercare"),
+    ("AFTERCARE__DATABASE__POOL_SIZE", "10"),
+    ("AFTERCARE__DATABASE__CONNECT_TIMEOUT_SECS", "5"),
+    ("AFTERCARE__MAIL__SMTP_URL", "smtp://127.0.0.1:1025"),
+    ("AFTERCARE__MAIL__FROM", "Aftercare <no-reply@aftercare.localhost>"),
+    ("AFTERCARE__MAIL__TIMEOUT_SECS", "10"),
+    ("AFTERCARE__AUTH__JWT_SECRET", "an-example-secret-of-at-least-32-bytes"),
+    ("AFTERCARE__AUTH__ISSUER", "aftercare"),
+    ("AFTERCARE__AUTH__AUDIENCE", "aftercare-api"),
+    ("AFTERCARE__AUTH__ACCESS_TOKEN_TTL_SECS", "900"),
+    ("AFTERCARE__AUTH__REFRESH_TOKEN_TTL_DAYS", "30"),
+    ("AFTERCARE__AUTH__INVITATION_TTL_HOURS", "72"),
+    ("AFTERCARE__AUTH__LOGIN_PER_IP_PER_MINUTE", "30"),
+    ("AFTERCARE__AUTH__LOGIN_PER_ACCOUNT_PER_MINUTE", "10"),
+    ("AFTERCARE__AUTH__MAX_CONCURRENT_HASHES", "4"),
+    ("AFTERCARE__LOG__FORMAT", "pretty"),
+    ("AFTERCARE__LOG__LEVEL", "info"),
+];
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub environment: Environment,
+    /// Where the SQLite file, mail files, photos and the generated JWT secret live.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub mail: MailSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// host:port to listen on.
+    pub bind: String,
+    /// Base URL used in links inside emails.
+    pub public_url: String,
+    /// HTTP worker threads (0 = one per core).
+    pub workers: usize,
+    /// Largest accepted JSON body, in bytes.
+    pub json_limit_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH`, a plain path, or `postgres://…`; `DATABASE_URL` sets it too.
+    pub url: Option<String>,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// `smtp://host:port` or `smtps://user:pass@host`; when unset, mail is written as `.eml`
+    /// files under `<data_dir>/mail/`.
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    /// Seconds before an SMTP attempt is abandoned (and retried later).
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 key, at least 32 bytes. Unset: generated once and kept in `<data_dir>/jwt_secret`.
+    pub jwt_secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_days: i64,
+    pub invitation_ttl_hours: i64,
+    /// Login attempts allowed per client IP per minute.
+    pub login_per_ip_per_minute: u32,
+    /// Login attempts allowed per account (email) per minute.
+    pub login_per_account_per_minute: u32,
+    /// Password hashes computed at once; further logins wait (bounded memory).
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `aftercare=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            environment: Environment::Development,
+            data_dir: PathBuf::from("./data"),
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            mail: MailSettings::default(),
+            auth: AuthSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            workers: 0,
+            json_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: None, pool_size: 10, connect_timeout_secs: 5 }
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self { smtp_url: None, from: "Aftercare <no-reply@aftercare.localhost>".into(), timeout_secs: 10 }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            issuer: "aftercare".into(),
+            audience: "aftercare-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            invitation_ttl_hours: 72,
+            login_per_ip_per_minute: 30,
+            login_per_account_per_minute: 10,
+            max_concurrent_hashes: 4,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: "pretty".into(), level: "info".into() }
+    }
+}
+
+impl Settings {
+    /// Loads the layers from the process environment and the optional config file.
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var("AFTERCARE_CONFIG").unwrap_or_else(|_| "aftercare.toml".into());
+        Self::figment(Path::new(&file)).extract::<Settings>().map_err(describe)?.validated()
+    }
+
+    fn figment(file: &Path) -> Figment {
+        Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("AFTERCARE__").split("__"))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+    }
+
+    /// Checks the values that cannot be typed by serde alone.
+    pub fn validated(self) -> anyhow::Result<Self> {
+        let resolves = std::net::ToSocketAddrs::to_socket_addrs(&self.server.bind)
+            .map(|mut addrs| addrs.next().is_some())
+            .unwrap_or(false);
+        anyhow::ensure!(resolves, "AFTERCARE__SERVER__BIND `{}` is not host:port", self.server.bind);
+        url::Url::parse(&self.server.public_url)
+            .with_context(|| format!("AFTERCARE__SERVER__PUBLIC_URL `{}` is not a URL", self.server.public_url))?;
+        self.database_url()?;
+        if let Some(secret) = &self.auth.jwt_secret {
+            anyhow::ensure!(secret.expose_secret().len() >= 32, "AFTERCARE__AUTH__JWT_SECRET is shorter than 32 bytes");
+        } else if self.environment == Environment::Production {
+            anyhow::bail!("AFTERCARE__AUTH__JWT_SECRET must be set in production");
+        }
+        if let Some(smtp) = &self.mail.smtp_url {
+            let parsed = url::Url::parse(smtp.expose_secret())
+                .map_err(|_| anyhow::anyhow!("AFTERCARE__MAIL__SMTP_URL is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "smtp" | "smtps"),
+                "AFTERCARE__MAIL__SMTP_URL must start with smtp:// or smtps://"
+            );
+        }
+        anyhow::ensure!(
+            self.mail.from.parse::<lettre::message::Mailbox>().is_ok(),
+            "AFTERCARE__MAIL__FROM `{}` is not a mailbox",
+            self.mail.from
+        );
+        anyhow::ensure!(
+            matches!(self.log.format.as_str(), "pretty" | "json"),
+            "AFTERCARE__LOG__FORMAT must be `pretty` or `json`"
+        );
+        anyhow::ensure!(self.auth.access_token_ttl_secs > 0, "AFTERCARE__AUTH__ACCESS_TOKEN_TTL_SECS must be positive");
+        anyhow::ensure!(
+            self.auth.refresh_token_ttl_days > 0,
+            "AFTERCARE__AUTH__REFRESH_TOKEN_TTL_DAYS must be positive"
+        );
+        anyhow::ensure!(self.auth.invitation_ttl_hours > 0, "AFTERCARE__AUTH__INVITATION_TTL_HOURS must be positive");
+        anyhow::ensure!(self.auth.max_concurrent_hashes > 0, "AFTERCARE__AUTH__MAX_CONCURRENT_HASHES must be positive");
+        Ok(self)
+    }
+
+    /// The database to use: the configured URL, or the SQLite file under the data dir.
+    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
+        match &self.database.url {
+            Some(url) => DatabaseUrl::parse(url),
+            None => DatabaseUrl::parse(&format!("sqlite://{}", self.data_dir.join("aftercare.db").display())),
+        }
+    }
+
+    /// The JWT key: configured, or read from (first made in) `<data_dir>/jwt_secret`.
+    pub fn jwt_secret(&self) -> anyhow::Result<SecretString> {
+        if let Some(secret) = &self.auth.jwt_secret {
+            return Ok(secret.clone());
+        }
+        let path = self.data_dir.join("jwt_secret");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let existing = existing.trim().to_owned();
+            anyhow::ensure!(existing.len() >= 32, "{} holds a secret shorter than 32 bytes", path.display());
+            return Ok(SecretString::from(existing));
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+        let secret = crate::security::random_token(48);
+        write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+        tracing::info!(path = %path.display(), "generated a JWT secret");
+        Ok(SecretString::from(secret))
+    }
+}
+
+/// A figment error in the words of the environment: which `AFTERCARE__…` name is wrong, and how.
+fn describe(err: figment::Error) -> anyhow::Error {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let name = match e.path.as_slice() {
+                [] => "a setting".to_owned(),
+                [one] if one.eq_ignore_ascii_case("database") => "DATABASE_URL".to_owned(),
+                path => format!("AFTERCARE__{}", path.join("__").to_uppercase()),
+            };
+            format!("{name}: {}", e.kind)
+        })
+        .collect();
+    anyhow::anyhow!("invalid setting {}", lines.join("; "))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment's Jail API returns its own large error")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_local() {
+        let s = Settings::default().validated().unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert!(s.database_url().unwrap().sqlite_path().unwrap().ends_with("aftercare.db"));
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("a.toml", "[server]\nbind = \"127.0.0.1:9000\"\n[auth]\nissuer = \"file\"\n")?;
+            jail.set_env("AFTERCARE__AUTH__ISSUER", "env");
+            jail.set_env("DATABASE_URL", "postgres://localhost/x");
+            let s: Settings = Settings::figment(Path::new("a.toml")).extract()?;
+            assert_eq!(s.server.bind, "127.0.0.1:9000");
+            assert_eq!(s.auth.issuer, "env");
+            assert_eq!(s.database.url.as_deref(), Some("postgres://localhost/x"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_documented_environment_name_is_a_real_setting() {
+        figment::Jail::expect_with(|jail| {
+            for (name, value) in ENV_SETTINGS {
+                jail.set_env(name, value);
+            }
+            // deny_unknown_fields: a misspelt name would fail here.
+            let s: Settings = Settings::figment(Path::new("none.toml")).extract()?;
+            assert_eq!(s.database.url.as_deref(), Some("sqlite://./data/aftercare.db"));
+            assert_eq!(s.auth.max_concurrent_hashes, 4);
+            assert!(s.validated().is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn short_secrets_and_bad_values_are_refused_by_name() {
+        let mut s = Settings::default();
+        s.auth.jwt_secret = Some(SecretString::from("short"));
+        assert!(s.validated().unwrap_err().to_string().contains("AFTERCARE__AUTH__JWT_SECRET"));
+        let mut s = Settings::default();
+        s.server.bind = "nonsense".into();
+        assert!(s.validated().unwrap_err().to_string().contains("AFTERCARE__SERVER__BIND"));
+        let s = Settings { environment: Environment::Production, ..Default::default() };
+        assert!(s.validated().unwrap_err().to_string().contains("production"));
+        let mut s = Settings::default();
+        s.mail.smtp_url = Some(SecretString::from("http://x"));
+        assert!(s.validated().unwrap_err().to_string().contains("SMTP_URL"));
+    }
+
+    #[test]
+    fn a_generated_secret_survives_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        let a = s.jwt_secret().unwrap();
+        let b = s.jwt_secret().unwrap();
+        assert_eq!(a.expose_secret(), b.expose_secret());
+        assert!(a.expose_secret().len() >= 32);
+    }
+}

@@ -1,0 +1,155 @@
+//! Outgoing mail: a `Mailer` over lettre's SMTP and file transports plus an in-memory one for
+//! tests, and templates compiled into the binary (`templates/<name>/{subject.txt, body.txt,
+//! body.html}`). Recipients appear in logs only masked.
+
+pub mod templates;
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart, header},
+};
+use secrecy::ExposeSecret;
+
+use crate::{config::Settings, security::mask_email};
+
+/// A rendered email, ready for any transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Deterministic `Message-ID` (without angle brackets), so receivers can deduplicate.
+    pub message_id: Option<String>,
+    pub reply_to: Option<String>,
+    /// Extra headers such as `List-Unsubscribe`.
+    pub headers: Vec<(String, String)>,
+}
+
+/// How a failed send should be treated.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Worth retrying later: connection errors, timeouts, 4xx replies.
+    #[error("transient mail failure: {0}")]
+    Transient(String),
+    /// Retrying will not help: 5xx replies, invalid addresses.
+    #[error("permanent mail failure: {0}")]
+    Permanent(String),
+}
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    File { transport: AsyncFileTransport<Tokio1Executor>, dir: PathBuf, from: Mailbox },
+    Memory { outbox: Arc<Mutex<Vec<Email>>>, from: Mailbox },
+}
+
+impl Mailer {
+    /// SMTP when `mail.smtp_url` is set, otherwise `.eml` files under `<data_dir>/mail/`.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let from: Mailbox =
+            settings.mail.from.parse().map_err(|e| anyhow::anyhow!("AFTERCARE__MAIL__FROM is not a mailbox: {e}"))?;
+        match &settings.mail.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                    .map_err(|e| anyhow::anyhow!("AFTERCARE__MAIL__SMTP_URL is unusable: {e}"))?
+                    .timeout(Some(Duration::from_secs(settings.mail.timeout_secs)))
+                    .build();
+                Ok(Self::Smtp { transport, from })
+            }
+            None => {
+                let dir = settings.data_dir.join("mail");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create the mail directory {}: {e}", dir.display()))?;
+                Ok(Self::File { transport: AsyncFileTransport::new(&dir), dir, from })
+            }
+        }
+    }
+
+    /// A mailer that keeps messages in memory (tests).
+    pub fn memory(from: &str) -> anyhow::Result<Self> {
+        let from = from.parse().map_err(|e| anyhow::anyhow!("bad from address: {e}"))?;
+        Ok(Self::Memory { outbox: Arc::default(), from })
+    }
+
+    /// The messages a memory mailer holds; empty for the others.
+    pub fn outbox(&self) -> Vec<Email> {
+        match self {
+            Self::Memory { outbox, .. } => outbox.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Smtp { .. } => "smtp".to_owned(),
+            Self::File { dir, .. } => format!("files in {}", dir.display()),
+            Self::Memory { .. } => "memory".to_owned(),
+        }
+    }
+
+    fn from(&self) -> &Mailbox {
+        match self {
+            Self::Smtp { from, .. } | Self::File { from, .. } | Self::Memory { from, .. } => from,
+        }
+    }
+
+    /// Builds the MIME message: plain text and HTML alternatives.
+    pub fn build_message(&self, email: &Email) -> Result<Message, MailError> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|_| MailError::Permanent(format!("invalid recipient {}", mask_email(&email.to))))?;
+        let mut builder = Message::builder().from(self.from().clone()).to(to).subject(&email.subject);
+        if let Some(id) = &email.message_id {
+            builder = builder.message_id(Some(format!("<{id}>")));
+        }
+        if let Some(reply_to) = &email.reply_to {
+            if let Ok(mb) = reply_to.parse::<Mailbox>() {
+                builder = builder.reply_to(mb);
+            }
+        }
+        for (name, value) in &email.headers {
+            let name = header::HeaderName::new_from_ascii(name.clone())
+                .map_err(|_| MailError::Permanent(format!("invalid header name {name}")))?;
+            builder = builder.raw_header(header::HeaderValue::new(name, value.clone()));
+        }
+        builder
+            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
+            .map_err(|e| MailError::Permanent(format!("cannot build message: {e}")))
+    }
+
+    /// Sends one email.
+    pub async fn send(&self, email: &Email) -> Result<(), MailError> {
+        let message = self.build_message(email)?;
+        let result = match self {
+            Self::Smtp { transport, .. } => transport.send(message).await.map(|_| ()).map_err(classify_smtp),
+            Self::File { transport, .. } => transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Transient(format!("cannot write mail file: {e}"))),
+            Self::Memory { outbox, .. } => {
+                outbox.lock().unwrap_or_else(|p| p.into_inner()).push(email.clone());
+                Ok(())
+            }
+        };
+        match &result {
+            Ok(()) => tracing::info!(mail.to = %mask_email(&email.to), mail.transport = %self.describe(), "mail sent"),
+            Err(e) => tracing::warn!(mail.to = %mask_email(&email.to), error = %e, "mail not sent"),
+        }
+        result
+    }
+}
+
+/// SMTP 5xx and malformed messages are permanent; connection trouble and 4xx are transient.
+fn classify_smtp(e: lettre::transport::smtp::Error) -> MailError {
+    if e.is_permanent() { MailError::Permanent(e.to_string()) } else { MailError::Transient(e.to_string()) }
+}

@@ -1,0 +1,113 @@
+//! Email templates, compiled in. Each template is a folder with `subject.txt`, `body.txt` and
+//! `body.html`; HTML is auto-escaped, text is not. Rendering is a pure function of its context,
+//! so one patient's text can never leak into another's email.
+
+use std::sync::OnceLock;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use super::Email;
+
+macro_rules! template_files {
+    ($($name:literal),+ $(,)?) => {
+        &[$(
+            (concat!($name, "/subject.txt"), include_str!(concat!("../../templates/", $name, "/subject.txt"))),
+            (concat!($name, "/body.txt"), include_str!(concat!("../../templates/", $name, "/body.txt"))),
+            (concat!($name, "/body.html"), include_str!(concat!("../../templates/", $name, "/body.html"))),
+        )+]
+    };
+}
+
+const FILES: &[(&str, &str)] = template_files!["invitation"];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in FILES {
+            // Sources are compiled in and checked by the tests below.
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// Renders `<name>/{subject.txt, body.txt, body.html}` with `ctx` into an email to `to`.
+pub fn render(name: &str, to: &str, ctx: impl Serialize) -> anyhow::Result<Email> {
+    let ctx = minijinja::Value::from_serialize(&ctx);
+    let get = |part: &str| -> anyhow::Result<String> {
+        let t = env().get_template(&format!("{name}/{part}"))?;
+        Ok(t.render(&ctx)?)
+    };
+    Ok(Email {
+        to: to.to_owned(),
+        subject: get("subject.txt")?.trim().replace(['\r', '\n'], " "),
+        text: get("body.txt")?,
+        html: get("body.html")?,
+        message_id: None,
+        reply_to: None,
+        headers: Vec::new(),
+    })
+}
+
+/// What an invitation email says.
+#[derive(Serialize)]
+pub struct InvitationContext<'a> {
+    pub clinic_name: &'a str,
+    pub role: &'a str,
+    pub accept_url: &'a str,
+    pub token: &'a str,
+    pub expires_at: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invitation(clinic: &str) -> Email {
+        render(
+            "invitation",
+            "new@example.com",
+            InvitationContext {
+                clinic_name: clinic,
+                role: "clinician",
+                accept_url: "http://127.0.0.1:8080/invite?token=abc",
+                token: "abc",
+                expires_at: "2026-11-25 10:00 UTC",
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        for (name, _) in FILES {
+            env().get_template(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_invitation_names_the_clinic_and_the_link_in_both_parts() {
+        let e = invitation("Glow Skin Clinic");
+        assert_eq!(e.subject, "You're invited to Glow Skin Clinic on Aftercare");
+        for body in [&e.text, &e.html] {
+            assert!(body.contains("Glow Skin Clinic"));
+            assert!(body.contains("2026-11-25 10:00 UTC"));
+        }
+        assert!(e.text.contains("http://127.0.0.1:8080/invite?token=abc"));
+        // HTML escapes `/` in attribute values; browsers read it back as the same URL.
+        assert!(e.html.contains(r#"href="http:&#x2f;&#x2f;127.0.0.1:8080&#x2f;invite?token=abc""#), "{}", e.html);
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let e = invitation("<script>alert(1)</script> & Co");
+        assert!(e.html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; Co"), "{}", e.html);
+        assert!(!e.html.contains("<script>"));
+        assert!(e.text.contains("<script>alert(1)</script> & Co"));
+    }
+}

@@ -1,0 +1,99 @@
+//! `/api/v1/auth/*`: login, token refresh, logout, accepting an invitation.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::{
+    error::ApiResult,
+    http::extract::{Json, client_ip},
+    services::{
+        auth::{self, TokenResponse},
+        invitations,
+    },
+    state::AppState,
+};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(example = "admin@clinic.example")]
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[schema(value_type = String)]
+    pub refresh_token: SecretString,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    /// The token from the invitation email.
+    #[schema(value_type = String)]
+    pub token: SecretString,
+    /// 10 to 256 characters.
+    #[schema(value_type = String, format = Password, min_length = 10, max_length = 256)]
+    pub password: SecretString,
+}
+
+/// Logs in with email and password.
+///
+/// Rate-limited per client IP and per account (429 with `Retry-After`). An unknown email and a
+/// wrong password get the same answer.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many attempts", body = crate::error::Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+))]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    auth::login(&state, &body.email, body.password, &client_ip(&req)).await.map(web::Json)
+}
+
+/// Exchanges a refresh token for a new pair (rotation).
+///
+/// Each refresh token works once. Presenting one that was already used revokes every token of
+/// that login (401 `refresh_token_reused`).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "Invalid, expired or reused refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    auth::refresh(&state, body.refresh_token).await.map(web::Json)
+}
+
+/// Logs out: revokes the refresh token and every token rotated from the same login.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 204, description = "Revoked (also when the token was unknown)"),
+))]
+pub async fn logout(state: web::Data<AppState>, Json(body): Json<RefreshRequest>) -> ApiResult<HttpResponse> {
+    auth::logout(&state, body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Accepts an invitation: sets the password, creates the account and logs it in.
+#[utoipa::path(post, path = "/api/v1/auth/accept-invitation", tag = "auth", request_body = AcceptInvitationRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 404, description = "Unknown invitation token", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Invitation expired or already used, or the email has an account", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn accept_invitation(
+    state: web::Data<AppState>,
+    Json(body): Json<AcceptInvitationRequest>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    use secrecy::ExposeSecret;
+    invitations::accept(&state, body.token.expose_secret(), body.password).await.map(web::Json)
+}

@@ -1,0 +1,199 @@
+//! Extractors whose failures are problem+json: a strict JSON body, the authenticated caller,
+//! and the client address used for rate limits.
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use futures_util::{StreamExt, future::LocalBoxFuture};
+use serde::de::DeserializeOwned;
+
+use crate::{
+    domain::Role,
+    error::{ApiError, ErrorCode, FieldError},
+    state::AppState,
+};
+
+/// A JSON body: `application/json` (or `+json`) only, bounded in size, unknown fields refused
+/// by the target type. Syntax errors are 400 `malformed_json`; well-formed JSON of the wrong
+/// shape is 422 with the path of the offending field.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit =
+            req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.json_limit_bytes).unwrap_or(64 * 1024);
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared_len.is_some_and(|n| n > limit) {
+                return Err(too_large(limit));
+            }
+            if !content_type_ok {
+                return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Send the body as application/json"));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| ApiError::new(ErrorCode::BadRequest, "The body could not be read"))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("The body is larger than {limit} bytes"))
+}
+
+/// Deserializes strictly, turning serde's complaint into a field error.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
+    match result {
+        Ok(value) => {
+            de.end().map_err(|e| ApiError::new(ErrorCode::MalformedJson, strip_position(&e.to_string())))?;
+            Ok(value)
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = strip_position(&inner.to_string());
+            match inner.classify() {
+                serde_json::error::Category::Data => Err(ApiError::validation(vec![field_error(&path, &message)])),
+                _ => Err(ApiError::new(ErrorCode::MalformedJson, message)),
+            }
+        }
+    }
+}
+
+/// serde says "missing field `x`" with the parent's path; name the field itself.
+fn field_error(path: &str, message: &str) -> FieldError {
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let field = match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (p, Some(name)) if message.starts_with("missing") => format!("{p}.{name}"),
+        (p, _) => p.to_owned(),
+    };
+    FieldError::new(field, message)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The authenticated caller, from a valid `Authorization: Bearer` access token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub account_id: String,
+    pub clinic_id: String,
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// 403 unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden()) }
+    }
+
+    /// 403 unless the caller is clinic staff (admin or clinician).
+    pub fn require_staff(&self) -> Result<(), ApiError> {
+        if self.role.is_staff() { Ok(()) } else { Err(ApiError::forbidden()) }
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| ApiError::code(ErrorCode::Unauthenticated))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "Use `Authorization: Bearer <access token>`"))?;
+    let claims = state.jwt.verify(token, state.now()).ok_or_else(|| ApiError::code(ErrorCode::InvalidToken))?;
+    Ok(AuthUser { account_id: claims.sub, clinic_id: claims.clinic, role: claims.role })
+}
+
+/// The peer address of the connection (the key for per-IP limits).
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[expect(dead_code, reason = "only deserialized")]
+        email: String,
+        #[expect(dead_code, reason = "only deserialized")]
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[expect(dead_code, reason = "only deserialized")]
+        n: u8,
+    }
+
+    fn fields(body: &str) -> (u16, Vec<String>) {
+        let e = parse_json::<Body>(body.as_bytes()).unwrap_err().problem();
+        (e.status, e.errors.into_iter().map(|f| f.field).collect())
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        assert_eq!(fields(r#"{}"#), (422, vec!["email".to_owned()]));
+        assert_eq!(fields(r#"{"email":"a","extra":1}"#), (422, vec!["extra".to_owned()]));
+        assert_eq!(fields(r#"{"email":"a","inner":{"n":300}}"#), (422, vec!["inner.n".to_owned()]));
+        assert_eq!(fields(r#"{"email":"a","inner":{}}"#), (422, vec!["inner.n".to_owned()]));
+        assert_eq!(fields(r#"{"email":5}"#), (422, vec!["email".to_owned()]));
+    }
+
+    #[test]
+    fn syntax_errors_are_400() {
+        for body in ["{", "", "nope", r#"{"email":"a"} trailing"#] {
+            let p = parse_json::<Body>(body.as_bytes()).unwrap_err().problem();
+            assert_eq!((p.status, p.code), (400, ErrorCode::MalformedJson), "{body}");
+            assert!(!p.detail.contains(" at line "));
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. Error responses every
+//! operation can give (bad body, missing token, …) are added here once rather than on each path.
+//! `openapi/openapi.json` is this document; a test fails when they drift.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        self, Components, ContentBuilder, Ref, RefOr, ResponseBuilder,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{error, http, services};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Aftercare API",
+        description = "Backend for microneedling clinics and their patients' app: courses, sessions, aftercare reminders, check-ins, photos and progress scores.\n\nErrors are RFC 9457 `application/problem+json` with a stable `code`.",
+        license(name = "MIT"),
+    ),
+    paths(
+        http::ops::get_healthz,
+        http::ops::get_readyz,
+        http::ops::get_metrics,
+        http::auth::login,
+        http::auth::refresh,
+        http::auth::logout,
+        http::auth::accept_invitation,
+        http::me::get_me,
+        http::staff::list_staff,
+        http::staff::create_staff_invitation,
+    ),
+    components(schemas(error::Problem, error::FieldError, error::ErrorCode, services::auth::TokenResponse)),
+    modifiers(&CommonResponses),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "auth", description = "Login, tokens and invitations"),
+        (name = "me", description = "The authenticated caller"),
+        (name = "staff", description = "Clinic staff (admins)"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer scheme and the problem responses shared by many operations.
+struct CommonResponses;
+
+fn problem(description: &str) -> RefOr<openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+            )
+            .build(),
+    )
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Components::new);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses.entry(status.to_owned()).or_insert_with(|| problem(description));
+                };
+                if op.request_body.is_some() {
+                    add("400", "The body is not valid JSON");
+                    add("413", "The body is too large");
+                    add("415", "The body is not application/json");
+                    add("422", "The body has invalid or unknown fields");
+                }
+                if path.contains('{') || op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    add("400", "A path or query parameter is malformed");
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "Missing, invalid or expired access token");
+                }
+                if path.starts_with("/api/") {
+                    add("503", "The database is unavailable or the server is busy");
+                }
+            }
+        }
+    }
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}
+
+/// The document as committed in `openapi/openapi.json`.
+pub fn document_json() -> String {
+    let mut json = document().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+/// The OpenAPI document.
+pub async fn get_openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(document_json())
+}
+
+/// Swagger UI at `/docs/`, its assets compiled in (renders offline).
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", document().clone())
+}

@@ -1,0 +1,78 @@
+//! Credentials and the things that protect them: password hashing, access and refresh tokens,
+//! one-time tokens, login rate limits, and masking of personal data in logs.
+
+pub mod jwt;
+pub mod password;
+pub mod rate_limit;
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// `n` random bytes from the OS generator, URL-safe base64 without padding.
+pub fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a token as hex: what is stored for refresh and invitation tokens.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// An email address fit for logs: first letter of the local part, then the domain.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first = local.chars().next().map(String::from).unwrap_or_default();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+/// Lower-cases and trims an email; checks it has the form `local@domain.tld`.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    if email.len() > 254 || email.chars().any(char::is_whitespace) {
+        return None;
+    }
+    let (local, domain) = email.split_once('@')?;
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.parse::<lettre::Address>().is_ok();
+    ok.then_some(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_masked_in_logs() {
+        assert_eq!(mask_email("jane.doe@example.com"), "j***@example.com");
+        assert_eq!(mask_email("nonsense"), "***");
+    }
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(normalize_email(" Jane@Example.COM ").as_deref(), Some("jane@example.com"));
+        for bad in ["", "jane", "jane@", "@example.com", "jane@example", "ja ne@example.com", "a@b@c.com"] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = random_token(32);
+        assert_ne!(a, random_token(32));
+        assert_eq!(a.len(), 43);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_eq!(token_hash(&a), token_hash(&a));
+    }
+}

@@ -1,0 +1,121 @@
+//! Building the application: database (migrated), mailer, keys, and an HTTP server bound to its
+//! own listener, so tests can ask for port 0 and learn the port.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use anyhow::Context;
+
+use crate::{
+    clock::{SharedClock, SystemClock},
+    config::Settings,
+    db::Db,
+    email::Mailer,
+    http::{self, metrics::Metrics},
+    security::{jwt::JwtKeys, password::Hasher},
+    state::AppState,
+};
+
+/// Parts a caller (a test) may supply instead of the ones built from settings.
+#[derive(Default)]
+pub struct Overrides {
+    pub mailer: Option<Mailer>,
+    pub clock: Option<SharedClock>,
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    state: AppState,
+}
+
+/// Opens and migrates the database named by the settings (blocking work, off the runtime).
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let url = settings.database_url()?;
+    let pool_size = settings.database.pool_size;
+    let timeout = Duration::from_secs(settings.database.connect_timeout_secs.max(1));
+    tokio::task::spawn_blocking(move || {
+        let db = Db::connect(&url, pool_size, timeout)?;
+        db.migrate()?;
+        Ok::<_, anyhow::Error>(db)
+    })
+    .await
+    .context("database start-up task failed")?
+}
+
+/// The shared state, from settings and overrides.
+pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Result<AppState> {
+    let db = open_database(&settings).await?;
+    let mailer = match overrides.mailer {
+        Some(m) => m,
+        None => Mailer::from_settings(&settings)?,
+    };
+    let secret = settings.jwt_secret()?;
+    let auth = &settings.auth;
+    let jwt = JwtKeys::new(&secret, &auth.issuer, &auth.audience, auth.access_token_ttl_secs);
+    let max_hashes = auth.max_concurrent_hashes;
+    let hasher = tokio::task::spawn_blocking(move || Hasher::new(max_hashes)).await??;
+    Ok(AppState {
+        settings: Arc::new(settings),
+        db,
+        mailer,
+        clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        jwt,
+        hasher,
+        login_limiter: Arc::default(),
+        metrics: Arc::new(Metrics::default()),
+    })
+}
+
+impl Application {
+    pub async fn build(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
+        let bind = settings.server.bind.clone();
+        let listener = TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+        let port = listener.local_addr()?.port();
+        let state = build_state(settings, overrides).await?;
+        let server = serve(state.clone(), listener)?;
+        Ok(Self { server, port, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    let workers = match state.settings.server.workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let body_limit = state.settings.server.json_limit_bytes;
+    tracing::info!(
+        server.address = %listener.local_addr()?,
+        database = ?state.db.backend(),
+        mail = %state.mailer.describe(),
+        "serving"
+    );
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .configure(http::extractor_configs)
+            .configure(http::configure)
+            .default_service(web::to(http::route_not_found))
+            .wrap(from_fn(http::middleware::observe))
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

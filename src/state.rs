@@ -1,0 +1,30 @@
+//! Everything a request or a job needs, in one value that tests build with their own parts.
+
+use std::sync::Arc;
+
+use crate::{
+    clock::SharedClock,
+    config::Settings,
+    db::Db,
+    email::Mailer,
+    http::metrics::Metrics,
+    security::{jwt::JwtKeys, password::Hasher, rate_limit::RateLimiter},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub mailer: Mailer,
+    pub clock: SharedClock,
+    pub jwt: JwtKeys,
+    pub hasher: Hasher,
+    pub login_limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}

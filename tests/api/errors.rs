@@ -1,0 +1,73 @@
+//! Every error, actix's own included, is problem+json with a stable code.
+
+use crate::helpers::{TestApp, assert_problem};
+use serde_json::json;
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = TestApp::spawn().await;
+    assert_problem(app.get("/api/v1/nothing-here", None).await, 404, "route_not_found").await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem() {
+    let app = TestApp::spawn().await;
+    assert_problem(app.get("/api/v1/auth/login", None).await, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_problem() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 400, "malformed_json").await;
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_a_415_problem() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "text/plain")
+        .body(r#"{"email":"a@b.co","password":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 415, "unsupported_media_type").await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_problem() {
+    let app = TestApp::spawn_with(|s| s.server.json_limit_bytes = 1024).await;
+    let big = json!({"email": "a@b.co", "password": "x".repeat(2000)});
+    assert_problem(app.post("/api/v1/auth/login", &big, None).await, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn unknown_and_missing_fields_are_422_with_field_errors() {
+    let app = TestApp::spawn().await;
+    let res = app.post("/api/v1/auth/login", &json!({"email": "a@b.co", "password": "p", "admin": true}), None).await;
+    let body = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "admin");
+    let res = app.post("/api/v1/auth/login", &json!({"email": "a@b.co"}), None).await;
+    let body = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "password");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("missing"));
+    let res = app.post("/api/v1/auth/login", &json!({"email": 42, "password": "p"}), None).await;
+    let body = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "email");
+}
+
+#[tokio::test]
+async fn an_authorization_that_is_not_bearer_is_a_401_problem() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/api/v1/me")).header("authorization", "Basic abc").send().await.unwrap();
+    assert_problem(res, 401, "unauthenticated").await;
+}

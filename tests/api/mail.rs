@@ -1,0 +1,91 @@
+//! Mail through real transports: SMTP on loopback and `.eml` files.
+
+use crate::{
+    helpers::{PASSWORD, TestApp, assert_problem, test_settings, token_from_text},
+    smtp_sink::SmtpSink,
+};
+use aftercare::startup::{Application, Overrides};
+use serde_json::json;
+
+#[tokio::test]
+async fn invitations_travel_over_real_smtp_with_text_and_html_parts() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(|s| s.mail.smtp_url = Some(url.into())).await;
+    let admin = app.admin_token().await;
+    let res = app
+        .post("/api/v1/staff/invitations", &json!({"email": "dr.lee@glow.example", "role": "clinician"}), Some(&admin))
+        .await;
+    assert_eq!(res.status(), 201);
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    let raw = &received[0];
+    assert!(raw.contains("To: dr.lee@glow.example"), "{raw}");
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    assert!(raw.contains("text/plain") && raw.contains("text/html"), "{raw}");
+    // The token in the message works.
+    let decoded = raw.replace("=\r\n", "").replace("=3D", "="); // quoted-printable
+    let token = token_from_text(&decoded);
+    let res = app.post("/api/v1/auth/accept-invitation", &json!({"token": token, "password": PASSWORD}), None).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn when_smtp_refuses_the_invitation_is_not_kept() {
+    let sink = SmtpSink::start().await;
+    *sink.rcpt_reply.lock().unwrap() = Some("550 5.1.1 no such user".into());
+    let url = sink.url();
+    let app = TestApp::spawn_with(|s| s.mail.smtp_url = Some(url.into())).await;
+    let admin = app.admin_token().await;
+    let body = json!({"email": "dr.lee@glow.example", "role": "clinician"});
+    assert_problem(app.post("/api/v1/staff/invitations", &body, Some(&admin)).await, 503, "mail_unavailable").await;
+
+    // Once mail works again the same invitation can be sent, and only it exists.
+    *sink.rcpt_reply.lock().unwrap() = None;
+    assert_eq!(app.post("/api/v1/staff/invitations", &body, Some(&admin)).await.status(), 201);
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[tokio::test]
+async fn when_the_smtp_server_is_down_the_answer_is_a_clean_503() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        s.mail.timeout_secs = 2;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let body = json!({"email": "dr.lee@glow.example", "role": "clinician"});
+    let problem =
+        assert_problem(app.post("/api/v1/staff/invitations", &body, Some(&admin)).await, 503, "mail_unavailable").await;
+    assert!(!problem.to_string().contains(&port.to_string()), "no internals in the answer: {problem}");
+}
+
+#[tokio::test]
+async fn the_default_mailer_writes_eml_files_under_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    // This test is about the mail directory; SQLite in the temp dir keeps it self-contained.
+    settings.database.url = None;
+    let app = Application::build(settings, Overrides::default()).await.unwrap();
+    let state = app.state().clone();
+    let mail = aftercare::email::templates::render(
+        "invitation",
+        "someone@glow.example",
+        aftercare::email::templates::InvitationContext {
+            clinic_name: "Glow",
+            role: "clinician",
+            accept_url: "http://x/invite?token=t",
+            token: "t",
+            expires_at: "soon",
+        },
+    )
+    .unwrap();
+    state.mailer.send(&mail).await.unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("mail")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].extension().unwrap(), "eml");
+    let raw = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(raw.contains("To: someone@glow.example") && raw.contains("Subject: You're invited to Glow"), "{raw}");
+}

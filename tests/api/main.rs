@@ -1,0 +1,18 @@
+//! One integration binary: a real server per test on a random port, a fresh database per test
+//! (SQLite file, or a PostgreSQL database when `TEST_DATABASE_URL` is set).
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+mod auth;
+mod cli;
+mod errors;
+mod helpers;
+mod invitations;
+mod mail;
+mod operations;
+mod project;
+mod smtp_sink;

@@ -1,0 +1,75 @@
+use crate::helpers::TestApp;
+use serde_json::Value;
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz", None).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_checks_the_database() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/readyz", None).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+#[tokio::test]
+async fn a_sane_request_id_is_kept_and_a_hostile_one_replaced() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "a b\"c").send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, "a b\"c");
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern_and_status() {
+    let app = TestApp::spawn().await;
+    app.get("/healthz", None).await;
+    app.get("/api/v1/me", None).await;
+    app.get("/no/such/thing", None).await;
+    let res = app.get("/metrics", None).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    assert!(text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#), "{text}");
+    assert!(text.contains(r#"route="unmatched",status="404"} 1"#), "{text}");
+    assert!(text.contains(r#"http_request_duration_seconds_bucket{route="/healthz",le="+Inf"} 1"#), "{text}");
+    assert!(!text.contains("/no/such/thing"), "raw paths must not become labels");
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/openapi.json", None).await;
+    assert_eq!(res.status(), 200);
+    let served = res.text().await.unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
+    assert_eq!(served, committed);
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/docs", None).await;
+    assert_eq!(res.status(), 308);
+    assert_eq!(res.headers()["location"], "/docs/");
+    let res = app.get("/docs/", None).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("cdn"), "the page must not load scripts from a CDN");
+    let init = app.get("/docs/swagger-initializer.js", None).await.text().await.unwrap();
+    assert!(init.contains("/docs/openapi.json"), "{init}");
+    let doc: Value = app.get("/docs/openapi.json", None).await.json().await.unwrap();
+    assert_eq!(doc["info"]["title"], "Aftercare API");
+}

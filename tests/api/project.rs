@@ -1,0 +1,95 @@
+//! The repository's own promises: matching migrations, a compose file and README that agree
+//! with the code's setting names.
+
+use std::collections::BTreeSet;
+
+use aftercare::config::ENV_SETTINGS;
+
+fn root(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn migration_names(backend: &str) -> BTreeSet<String> {
+    std::fs::read_dir(root(&format!("migrations/{backend}")))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn both_backends_have_the_same_migrations() {
+    let sqlite = migration_names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, migration_names("postgres"));
+    for name in &sqlite {
+        for backend in ["sqlite", "postgres"] {
+            for file in ["up.sql", "down.sql"] {
+                assert!(root(&format!("migrations/{backend}/{name}/{file}")).exists(), "{backend}/{name}/{file}");
+            }
+        }
+    }
+}
+
+/// Setting names (`AFTERCARE__…`, `DATABASE_URL`) in the README's settings table.
+fn readme_settings() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(root("README.md")).unwrap();
+    readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|n| n.starts_with("AFTERCARE__") || *n == "DATABASE_URL")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_every_setting_and_no_other() {
+    let code: BTreeSet<String> = ENV_SETTINGS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    assert_eq!(readme_settings(), code);
+}
+
+#[test]
+fn the_readme_starts_with_the_run_and_test_commands() {
+    let readme = std::fs::read_to_string(root("README.md")).unwrap();
+    let head: String = readme.lines().take(20).collect::<Vec<_>>().join("\n");
+    assert!(head.contains("cargo run --release"), "{head}");
+    assert!(head.contains("cargo test"), "{head}");
+}
+
+#[test]
+fn the_compose_file_parses_and_uses_the_readme_setting_names() {
+    let text = std::fs::read_to_string(root("docker-compose.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let services = doc["services"].as_mapping().unwrap();
+    for needed in ["app", "postgres", "mail"] {
+        assert!(services.contains_key(needed), "service {needed}");
+    }
+    let env = doc["services"]["app"]["environment"].as_mapping().unwrap();
+    let names: BTreeSet<String> = env.keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+    let documented = readme_settings();
+    assert!(!names.is_empty());
+    for name in &names {
+        assert!(documented.contains(name), "{name} is used by docker-compose.yml but not in the README");
+    }
+    for essential in ["DATABASE_URL", "AFTERCARE__MAIL__SMTP_URL", "AFTERCARE__SERVER__BIND"] {
+        assert!(names.contains(essential), "compose sets {essential}");
+    }
+    // The mail catcher has a web UI and the app points at its SMTP port.
+    let mail_ports: Vec<String> = doc["services"]["mail"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    assert!(mail_ports.iter().any(|p| p.ends_with(":1080")), "{mail_ports:?}");
+    assert_eq!(env[&serde_yaml::Value::from("AFTERCARE__MAIL__SMTP_URL")], "smtp://mail:1025");
+}
+
+#[test]
+fn the_dockerfile_is_multi_stage_and_runs_the_server() {
+    let text = std::fs::read_to_string(root("Dockerfile")).unwrap();
+    assert!(text.matches("FROM ").count() >= 2, "multi-stage");
+    assert!(text.contains("cargo build --release --locked"));
+    assert!(text.contains("AFTERCARE__SERVER__BIND=0.0.0.0:8080"));
+    assert!(text.contains("USER "), "runs unprivileged");
+}
