@@ -48,6 +48,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__AUTH__LOGIN_PER_IP_PER_MINUTE", "30"),
     ("AFTERCARE__AUTH__LOGIN_PER_ACCOUNT_PER_MINUTE", "10"),
     ("AFTERCARE__AUTH__MAX_CONCURRENT_HASHES", "4"),
+    ("AFTERCARE__CLINICAL__SCREENING_VALID_DAYS", "30"),
     ("AFTERCARE__LOG__FORMAT", "pretty"),
     ("AFTERCARE__LOG__LEVEL", "info"),
 ];
@@ -62,7 +63,21 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub mail: MailSettings,
     pub auth: AuthSettings,
+    pub clinical: ClinicalSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClinicalSettings {
+    /// How long a screening allows sessions, in days.
+    pub screening_valid_days: i64,
+}
+
+impl Default for ClinicalSettings {
+    fn default() -> Self {
+        Self { screening_valid_days: 30 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -134,6 +149,7 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             mail: MailSettings::default(),
             auth: AuthSettings::default(),
+            clinical: ClinicalSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -235,6 +251,10 @@ impl Settings {
             "AFTERCARE__AUTH__REFRESH_TOKEN_TTL_DAYS must be positive"
         );
         anyhow::ensure!(self.auth.invitation_ttl_hours > 0, "AFTERCARE__AUTH__INVITATION_TTL_HOURS must be positive");
+        anyhow::ensure!(
+            (1..=365).contains(&self.clinical.screening_valid_days),
+            "AFTERCARE__CLINICAL__SCREENING_VALID_DAYS must be 1 to 365"
+        );
         anyhow::ensure!(self.auth.max_concurrent_hashes > 0, "AFTERCARE__AUTH__MAX_CONCURRENT_HASHES must be positive");
         Ok(self)
     }

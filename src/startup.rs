@@ -57,6 +57,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     let hasher = tokio::task::spawn_blocking(move || Hasher::new(max_hashes)).await??;
     Ok(AppState {
         settings: Arc::new(settings),
+        audit: crate::services::audit::AuditSink::start(db.clone()),
         db,
         mailer,
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
@@ -111,6 +112,7 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
             .configure(http::extractor_configs)
             .configure(http::configure)
             .default_service(web::to(http::route_not_found))
+            .wrap(from_fn(http::idempotency::idempotency))
             .wrap(from_fn(http::middleware::observe))
     })
     .workers(workers)

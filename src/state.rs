@@ -9,6 +9,7 @@ use crate::{
     email::Mailer,
     http::metrics::Metrics,
     security::{jwt::JwtKeys, password::Hasher, rate_limit::RateLimiter},
+    services::audit::AuditSink,
 };
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub login_limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// Buffered writer for read audit events.
+    pub audit: AuditSink,
 }
 
 impl AppState {

@@ -45,6 +45,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
+        patient_id -> Nullable<Text>,
     }
 }
 
@@ -52,4 +53,156 @@ diesel::joinable!(accounts -> clinics (clinic_id));
 diesel::joinable!(refresh_tokens -> accounts (account_id));
 diesel::joinable!(invitations -> clinics (clinic_id));
 
-diesel::allow_tables_to_appear_in_same_query!(clinics, accounts, refresh_tokens, invitations);
+diesel::table! {
+    patients (id) {
+        id -> Text,
+        clinic_id -> Text,
+        account_id -> Nullable<Text>,
+        name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        date_of_birth -> Nullable<Date>,
+        time_zone -> Text,
+        fitzpatrick -> Nullable<Integer>,
+        quiet_start -> Text,
+        quiet_end -> Text,
+        language -> Text,
+        clinical_notes -> Nullable<Text>,
+        search_text -> Text,
+        archived_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        kind -> Text,
+        granted -> Bool,
+        actor_account_id -> Text,
+        actor_role -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    courses (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        concerns -> Text,
+        planned_sessions -> Integer,
+        interval_days -> Integer,
+        status -> Text,
+        notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    screenings (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        answers -> Text,
+        outcome -> Text,
+        findings -> Text,
+        screened_by -> Text,
+        override_by -> Nullable<Text>,
+        override_reason -> Nullable<Text>,
+        overridden_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        course_id -> Text,
+        screening_id -> Text,
+        performed_at -> Timestamp,
+        clinician_id -> Text,
+        device_kind -> Text,
+        device_model -> Text,
+        cartridge_lot -> Nullable<Text>,
+        numbing -> Nullable<Text>,
+        products_applied -> Text,
+        erythema_grade -> Nullable<Integer>,
+        pinpoint_bleeding -> Nullable<Bool>,
+        notes -> Nullable<Text>,
+        warnings -> Text,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        cancelled_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    session_areas (id) {
+        id -> Text,
+        session_id -> Text,
+        position -> Integer,
+        area -> Text,
+        depth_mm -> Double,
+        passes -> Integer,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        clinic_id -> Text,
+        actor_account_id -> Nullable<Text>,
+        actor_role -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(patients -> clinics (clinic_id));
+diesel::joinable!(consents -> patients (patient_id));
+diesel::joinable!(courses -> patients (patient_id));
+diesel::joinable!(screenings -> patients (patient_id));
+diesel::joinable!(sessions -> courses (course_id));
+diesel::joinable!(session_areas -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    patients,
+    consents,
+    courses,
+    screenings,
+    sessions,
+    session_areas,
+    audit_events,
+    idempotency_keys,
+    accounts,
+    clinics,
+    invitations,
+    refresh_tokens
+);

@@ -1,5 +1,7 @@
 //! Pure rules with no IO: nothing here imports actix or diesel, and time is always a parameter.
 
+pub mod clinical;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

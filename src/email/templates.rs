@@ -19,7 +19,7 @@ macro_rules! template_files {
     };
 }
 
-const FILES: &[(&str, &str)] = template_files!["invitation"];
+const FILES: &[(&str, &str)] = template_files!["invitation", "patient_invitation"];
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();

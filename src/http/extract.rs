@@ -1,13 +1,14 @@
 //! Extractors whose failures are problem+json: a strict JSON body, the authenticated caller,
 //! and the client address used for rate limits.
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use serde::de::DeserializeOwned;
 
 use crate::{
     domain::Role,
     error::{ApiError, ErrorCode, FieldError},
+    http::middleware::RequestId,
     state::AppState,
 };
 
@@ -110,6 +111,8 @@ pub struct AuthUser {
     pub account_id: String,
     pub clinic_id: String,
     pub role: Role,
+    /// The request this caller is making (for audit events).
+    pub request_id: String,
 }
 
 impl AuthUser {
@@ -145,7 +148,8 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .map(str::trim)
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "Use `Authorization: Bearer <access token>`"))?;
     let claims = state.jwt.verify(token, state.now()).ok_or_else(|| ApiError::code(ErrorCode::InvalidToken))?;
-    Ok(AuthUser { account_id: claims.sub, clinic_id: claims.clinic, role: claims.role })
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    Ok(AuthUser { account_id: claims.sub, clinic_id: claims.clinic, role: claims.role, request_id })
 }
 
 /// The peer address of the connection (the key for per-IP limits).
@@ -195,5 +199,52 @@ mod tests {
             assert_eq!((p.status, p.code), (400, ErrorCode::MalformedJson), "{body}");
             assert!(!p.detail.contains(" at line "));
         }
+    }
+}
+
+/// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`, a value is `Some(Some(v))`.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(de).map(Some)
+}
+
+/// Collects field errors while checking a body; finishes as one 422 with all of them.
+#[derive(Default)]
+pub struct Checks(pub Vec<FieldError>);
+
+impl Checks {
+    /// Records `Err(message)` against `field` and returns the value when it was fine.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.0.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Ok when nothing failed, else the 422.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
+    }
+}
+
+/// Trimmed text of 1..=max characters.
+pub fn text(value: &str, max: usize) -> Result<String, String> {
+    let t = value.trim();
+    if t.is_empty() {
+        Err("must not be empty".to_owned())
+    } else if t.chars().count() > max {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(t.to_owned())
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use actix_web::{
-    Error, HttpResponse,
+    Error, HttpMessage, HttpResponse,
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::{StatusCode, header},
@@ -18,6 +18,10 @@ use crate::{
     error::{ApiError, ErrorCode},
     state::AppState,
 };
+
+/// The request's id, for audit events and logs.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 pub async fn observe(
     req: ServiceRequest,
@@ -38,6 +42,7 @@ pub async fn observe(
     let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.route = %route);
     let started = Instant::now();
 
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let response = next.call(req).instrument(span.clone()).await;
     let mut response = match response {
         Ok(res) => as_problem(res.map_into_boxed_body()),

@@ -1,13 +1,18 @@
 //! The HTTP edge: the route table (all in one place), thin handlers per resource, extractors,
 //! middleware, metrics and the OpenAPI document.
 
+pub mod audit;
 pub mod auth;
+pub mod courses;
 pub mod extract;
+pub mod idempotency;
 pub mod me;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod pagination;
+pub mod patients;
 pub mod staff;
 
 use actix_web::{HttpResponse, web};
@@ -34,6 +39,67 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
                 .service(web::resource("/auth/accept-invitation").route(web::post().to(auth::accept_invitation)))
                 .service(web::resource("/me").route(web::get().to(me::get_me)))
+                .service(
+                    web::resource("/me/profile")
+                        .route(web::get().to(me::get_profile))
+                        .route(web::patch().to(me::update_profile)),
+                )
+                .service(
+                    web::resource("/me/consents")
+                        .route(web::get().to(me::get_my_consents))
+                        .route(web::post().to(me::change_my_consent)),
+                )
+                .service(web::resource("/me/courses").route(web::get().to(me::list_my_courses)))
+                .service(web::resource("/me/sessions").route(web::get().to(me::list_my_sessions)))
+                .service(
+                    web::resource("/patients")
+                        .route(web::get().to(patients::list_patients))
+                        .route(web::post().to(patients::create_patient)),
+                )
+                .service(
+                    web::resource("/patients/{id}")
+                        .route(web::get().to(patients::get_patient))
+                        .route(web::patch().to(patients::update_patient)),
+                )
+                .service(web::resource("/patients/{id}/archive").route(web::post().to(patients::archive_patient)))
+                .service(
+                    web::resource("/patients/{id}/invitation")
+                        .route(web::post().to(patients::resend_patient_invitation)),
+                )
+                .service(
+                    web::resource("/patients/{id}/consents")
+                        .route(web::get().to(patients::list_patient_consents))
+                        .route(web::post().to(patients::create_patient_consent)),
+                )
+                .service(
+                    web::resource("/patients/{id}/courses")
+                        .route(web::get().to(patients::list_patient_courses))
+                        .route(web::post().to(patients::create_course)),
+                )
+                .service(web::resource("/patients/{id}/sessions").route(web::get().to(patients::list_patient_sessions)))
+                .service(
+                    web::resource("/patients/{id}/screenings")
+                        .route(web::get().to(patients::list_screenings))
+                        .route(web::post().to(patients::create_screening)),
+                )
+                .service(
+                    web::resource("/courses/{id}")
+                        .route(web::get().to(courses::get_course))
+                        .route(web::patch().to(courses::update_course)),
+                )
+                .service(
+                    web::resource("/courses/{id}/sessions")
+                        .route(web::get().to(courses::list_course_sessions))
+                        .route(web::post().to(courses::create_session)),
+                )
+                .service(
+                    web::resource("/sessions/{id}")
+                        .route(web::get().to(courses::get_session))
+                        .route(web::patch().to(courses::update_session)),
+                )
+                .service(web::resource("/sessions/{id}/cancel").route(web::post().to(courses::cancel_session)))
+                .service(web::resource("/screenings/{id}/override").route(web::post().to(courses::override_screening)))
+                .service(web::resource("/audit-events").route(web::get().to(audit::list_audit_events)))
                 .service(web::resource("/staff").route(web::get().to(staff::list_staff)))
                 .service(web::resource("/staff/invitations").route(web::post().to(staff::create_staff_invitation))),
         );

@@ -34,6 +34,34 @@ use crate::{error, http, services};
         http::me::get_me,
         http::staff::list_staff,
         http::staff::create_staff_invitation,
+        http::me::get_profile,
+        http::me::update_profile,
+        http::me::get_my_consents,
+        http::me::change_my_consent,
+        http::me::list_my_courses,
+        http::me::list_my_sessions,
+        http::patients::create_patient,
+        http::patients::list_patients,
+        http::patients::get_patient,
+        http::patients::update_patient,
+        http::patients::archive_patient,
+        http::patients::resend_patient_invitation,
+        http::patients::list_patient_consents,
+        http::patients::create_patient_consent,
+        http::patients::create_course,
+        http::patients::list_patient_courses,
+        http::patients::list_patient_sessions,
+        http::patients::create_screening,
+        http::patients::list_screenings,
+        http::courses::get_course,
+        http::courses::update_course,
+        http::courses::create_session,
+        http::courses::list_course_sessions,
+        http::courses::get_session,
+        http::courses::update_session,
+        http::courses::cancel_session,
+        http::courses::override_screening,
+        http::audit::list_audit_events,
     ),
     components(schemas(error::Problem, error::FieldError, error::ErrorCode, services::auth::TokenResponse)),
     modifiers(&CommonResponses),
@@ -42,6 +70,12 @@ use crate::{error, http, services};
         (name = "auth", description = "Login, tokens and invitations"),
         (name = "me", description = "The authenticated caller"),
         (name = "staff", description = "Clinic staff (admins)"),
+        (name = "patients", description = "Patients (staff)"),
+        (name = "consents", description = "Consents, append-only"),
+        (name = "courses", description = "Treatment courses"),
+        (name = "sessions", description = "Treatment sessions"),
+        (name = "screenings", description = "Pre-treatment screening"),
+        (name = "audit", description = "Audit trail (admins)"),
     )
 )]
 pub struct ApiDoc;
@@ -61,6 +95,18 @@ fn problem(description: &str) -> RefOr<openapi::Response> {
     )
 }
 
+fn idempotency_header() -> openapi::path::Parameter {
+    openapi::path::ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(openapi::path::ParameterIn::Header)
+        .required(openapi::Required::False)
+        .description(Some(
+            "Retry-safe POST: the same key and body replay the stored response (header `Idempotency-Replayed: true`) for 24 h.",
+        ))
+        .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String).min_length(Some(1)).max_length(Some(255))))
+        .build()
+}
+
 impl Modify for CommonResponses {
     fn modify(&self, doc: &mut openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Components::new);
@@ -69,6 +115,17 @@ impl Modify for CommonResponses {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
         for (path, item) in doc.paths.paths.iter_mut() {
+            if let Some(post) =
+                item.post.as_mut().filter(|_| path.starts_with("/api/v1/") && !path.starts_with("/api/v1/auth/"))
+            {
+                post.parameters.get_or_insert_with(Vec::new).push(idempotency_header());
+                post.responses.responses.entry("409".to_owned()).or_insert_with(|| {
+                    problem("Conflict with the current state, or the same Idempotency-Key is still running")
+                });
+                post.responses.responses.entry("422".to_owned()).or_insert_with(|| {
+                    problem("Invalid fields, or the Idempotency-Key was used with a different body")
+                });
+            }
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in ops.into_iter().flatten() {
                 let responses = &mut op.responses.responses;

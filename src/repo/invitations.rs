@@ -18,6 +18,8 @@ pub struct Invitation {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub accepted_at: Option<NaiveDateTime>,
+    /// Set for a patient's app invitation: the record the new account is linked to.
+    pub patient_id: Option<String>,
 }
 
 pub fn insert_invitation(conn: &mut DbConnection, invitation: &Invitation) -> QueryResult<()> {

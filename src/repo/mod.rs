@@ -2,6 +2,13 @@
 //! `QueryResult`, so services can compose them inside one transaction.
 
 pub mod accounts;
+pub mod audit;
 pub mod clinics;
+pub mod consents;
+pub mod courses;
+pub mod idempotency;
 pub mod invitations;
+pub mod patients;
 pub mod refresh_tokens;
+pub mod screenings;
+pub mod sessions;

@@ -50,6 +50,7 @@ pub async fn invite(
         created_at: to_db(now),
         expires_at: to_db(now + Duration::hours(state.settings.auth.invitation_ttl_hours)),
         accepted_at: None,
+        patient_id: None,
     };
     let stored = row.clone();
     let clinic = state
@@ -129,6 +130,9 @@ pub async fn accept(state: &AppState, token: &str, password: SecretString) -> Ap
             accounts::insert_account(c, &account).map_err(|e| {
                 if is_unique_violation(&e) { ApiError::code(ErrorCode::AccountExists) } else { e.into() }
             })?;
+            if let Some(patient_id) = &invitation.patient_id {
+                crate::services::patients::link_account(c, patient_id, &account.id)?;
+            }
             let refresh = auth::open_family(c, &account.id, now, ttl)?;
             Ok((account, refresh))
         })

@@ -1,5 +1,12 @@
 //! Use cases that touch several repositories, each in one transaction.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod consents;
+pub mod courses;
 pub mod invitations;
+pub mod patients;
+pub mod screenings;
+pub mod sessions;

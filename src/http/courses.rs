@@ -1,0 +1,139 @@
+//! `/api/v1/courses/*`, `/api/v1/sessions/*`, `/api/v1/screenings/*`: a course and its sessions.
+
+use actix_web::{HttpResponse, web};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    http::extract::{AuthUser, Json},
+    services::{
+        courses::{self, CourseView, UpdateCourse},
+        screenings::{self, OverrideScreening, ScreeningView},
+        sessions::{self, CancelSession, CreateSession, SessionView, UpdateSession},
+    },
+    state::AppState,
+};
+
+type Problem = crate::error::Problem;
+
+/// A course with its progress: sessions done, next due date, whether booking now is too soon.
+#[utoipa::path(get, path = "/api/v1/courses/{id}", tag = "courses", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CourseView),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get_course(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<CourseView>> {
+    Ok(web::Json(courses::read(&state, &user, &id).await?))
+}
+
+/// Edits a course; setting `status` completes or cancels it.
+#[utoipa::path(patch, path = "/api/v1/courses/{id}", tag = "courses", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = UpdateCourse, responses((status = 200, body = CourseView),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn update_course(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<UpdateCourse>,
+) -> ApiResult<web::Json<CourseView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(web::Json(courses::update(&state, &user, &id, body).await?))
+}
+
+/// Records a treatment session under the course.
+///
+/// Needs a clear (or overridden) screening from the last 30 days: otherwise 409
+/// `screening_required` or `screening_contraindicated`. Depths outside 0.25–3.0 mm are 422;
+/// unusual depths, a session sooner than the interval or beyond the plan come back as `warnings`.
+#[utoipa::path(post, path = "/api/v1/courses/{id}/sessions", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CreateSession, responses((status = 201, body = SessionView),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Screening missing or contraindicated; course not active; patient archived", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn create_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<CreateSession>,
+) -> ApiResult<HttpResponse> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(HttpResponse::Created().json(sessions::create(&state, &user, &id, body).await?))
+}
+
+/// The course's sessions, oldest first.
+#[utoipa::path(get, path = "/api/v1/courses/{id}/sessions", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<SessionView>),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_course_sessions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<Vec<SessionView>>> {
+    Ok(web::Json(sessions::list_for_course(&state, &user, &id).await?))
+}
+
+/// One session (patients see their own, without clinician notes).
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = SessionView),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<SessionView>> {
+    Ok(web::Json(sessions::read(&state, &user, &id).await?))
+}
+
+/// Edits a session; warnings are recomputed.
+#[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = UpdateSession, responses((status = 200, body = SessionView),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Cancelled, or the new time has no valid screening", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn update_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<UpdateSession>,
+) -> ApiResult<web::Json<SessionView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(web::Json(sessions::update(&state, &user, &id, body).await?))
+}
+
+/// Cancels a session with a reason.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/cancel", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CancelSession, responses((status = 200, body = SessionView),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Already cancelled", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn cancel_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<CancelSession>,
+) -> ApiResult<web::Json<SessionView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(web::Json(sessions::cancel(&state, &user, &id, body).await?))
+}
+
+/// A clinician overrides a `needs_override` screening with a reason.
+#[utoipa::path(post, path = "/api/v1/screenings/{id}/override", tag = "screenings", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = OverrideScreening, responses((status = 200, body = ScreeningView),
+    (status = 403, description = "Only clinicians override", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Contraindicated, clear, or already overridden", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn override_screening(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<OverrideScreening>,
+) -> ApiResult<web::Json<ScreeningView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(web::Json(screenings::override_screening(&state, &user, &id, body).await?))
+}

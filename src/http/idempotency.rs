@@ -1,0 +1,155 @@
+//! `Idempotency-Key` on POST: the first request with a key runs and its response is stored for
+//! 24 h; a retry with the same key and body gets the stored response (`Idempotency-Replayed:
+//! true`); the same key with another body is 422 `idempotency_key_reused`; a retry while the
+//! first is still running is 409 `idempotency_request_in_progress`. Keys are scoped per caller.
+//! Auth endpoints are excluded: their responses hold tokens, which are never stored in clear.
+
+use actix_web::{
+    Error, HttpResponse,
+    body::{BoxBody, MessageBody},
+    dev::{Payload, ServiceRequest, ServiceResponse},
+    http::{Method, header},
+    middleware::Next,
+    web,
+};
+use chrono::Duration;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    db::{from_db, is_unique_violation, to_db},
+    error::{ApiError, ErrorCode},
+    repo::idempotency::{self, IdempotencyKey},
+    state::AppState,
+};
+
+const HEADER: &str = "idempotency-key";
+const TTL_HOURS: i64 = 24;
+
+enum Claim {
+    /// This request runs and will complete the key.
+    Run,
+    Replay(u16, String),
+    Reused,
+    InProgress,
+}
+
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let applies = req.method() == Method::POST
+        && req.path().starts_with("/api/v1/")
+        && !req.path().starts_with("/api/v1/auth/")
+        && req.headers().contains_key(HEADER);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (true, Some(state)) = (applies, state) else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let key = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
+        Some(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_owned(),
+        _ => {
+            let err = ApiError::new(ErrorCode::BadRequest, "Idempotency-Key must be 1–255 visible ASCII characters");
+            return Ok(req.error_response(err));
+        }
+    };
+    // Scope by caller: a valid bearer's account, else the anonymous scope.
+    let scope = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| state.jwt.verify(t.trim(), state.now()))
+        .map(|c| format!("account:{}", c.sub))
+        .unwrap_or_else(|| "anonymous".to_owned());
+
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(b) => b,
+        Err(_) => return Ok(req.error_response(ApiError::code(ErrorCode::PayloadTooLarge))),
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str());
+    hasher.update(b" ");
+    hasher.update(req.uri().to_string());
+    hasher.update(b"\n");
+    hasher.update(&body);
+    let request_hash = hex::encode(hasher.finalize());
+    req.set_payload(Payload::from(body));
+
+    let now = state.now();
+    let row = IdempotencyKey {
+        scope: scope.clone(),
+        key: key.clone(),
+        request_hash: request_hash.clone(),
+        status_code: None,
+        response_body: None,
+        created_at: to_db(now),
+        expires_at: to_db(now + Duration::hours(TTL_HOURS)),
+    };
+    let claim = state
+        .db
+        .write(move |c| -> Result<Claim, ApiError> {
+            if let Some(existing) = idempotency::find_key(c, &row.scope, &row.key)? {
+                if from_db(existing.expires_at) > now {
+                    return Ok(match (existing.request_hash == row.request_hash, existing.status_code) {
+                        (false, _) => Claim::Reused,
+                        (true, None) => Claim::InProgress,
+                        (true, Some(status)) => Claim::Replay(
+                            u16::try_from(status).unwrap_or(500),
+                            existing.response_body.unwrap_or_default(),
+                        ),
+                    });
+                }
+                idempotency::delete_key(c, &row.scope, &row.key)?;
+            }
+            match idempotency::insert_key(c, &row) {
+                Ok(()) => Ok(Claim::Run),
+                Err(e) if is_unique_violation(&e) => Ok(Claim::InProgress),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await;
+    match claim {
+        Err(e) => return Ok(req.error_response(e)),
+        Ok(Claim::Reused) => {
+            let err = ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "This Idempotency-Key was used with a different request body",
+            );
+            return Ok(req.error_response(err));
+        }
+        Ok(Claim::InProgress) => {
+            return Ok(req.error_response(ApiError::code(ErrorCode::IdempotencyRequestInProgress)));
+        }
+        Ok(Claim::Replay(status, body)) => {
+            let status = actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+            let content_type = if status.is_success() { "application/json" } else { "application/problem+json" };
+            let res = HttpResponse::build(status)
+                .content_type(content_type)
+                .insert_header(("idempotency-replayed", "true"))
+                .body(body);
+            return Ok(req.into_response(res));
+        }
+        Ok(Claim::Run) => {}
+    }
+
+    let res = next.call(req).await?;
+    let status = res.status();
+    let (req, res) = res.into_parts();
+    let (res, body) = res.into_parts();
+    let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+    let outcome = if status.is_server_error() {
+        state.db.write(move |c| -> Result<usize, ApiError> { Ok(idempotency::delete_key(c, &scope, &key)?) }).await
+    } else {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let code = i32::from(status.as_u16());
+        state
+            .db
+            .write(move |c| -> Result<usize, ApiError> { Ok(idempotency::complete_key(c, &scope, &key, code, &text)?) })
+            .await
+    };
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, "idempotency key not completed");
+    }
+    Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(bytes))))
+}

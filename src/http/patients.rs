@@ -1,0 +1,270 @@
+//! `/api/v1/patients/*`: staff manage patients and, under a patient, consents, courses,
+//! screenings and sessions.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{AuthUser, Json},
+        pagination::{Page, PageParams, fetch_limit},
+    },
+    repo::patients,
+    services::{
+        audit::{self, Action},
+        consents::{self, ConsentChange, ConsentsView},
+        courses::{self, CourseView, CreateCourse},
+        patients::{self as patient_service, CreatePatient, PatientView, UpdatePatient},
+        screenings::{self, CreateScreening, ScreeningView},
+        sessions::{self, SessionView},
+    },
+    state::AppState,
+};
+
+type Problem = crate::error::Problem;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PatientListParams {
+    /// Matches part of the name or email, case-insensitively.
+    pub q: Option<String>,
+    /// Include archived patients (default false).
+    pub include_archived: Option<bool>,
+    /// Items per page, 1–200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Creates a patient; with an email, the patient is invited to the app.
+#[utoipa::path(post, path = "/api/v1/patients", tag = "patients", security(("bearer" = [])),
+    request_body = CreatePatient, responses(
+    (status = 201, body = PatientView),
+    (status = 403, description = "Patients cannot", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn create_patient(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    Json(body): Json<CreatePatient>,
+) -> ApiResult<HttpResponse> {
+    let view = patient_service::create(&state, &user, body).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Lists the clinic's patients, newest first; search by name or email.
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients", security(("bearer" = [])),
+    params(PatientListParams), responses(
+    (status = 200, body = Page<PatientView>),
+    (status = 403, description = "Patients cannot", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_patients(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<PatientListParams>,
+) -> ApiResult<web::Json<Page<PatientView>>> {
+    user.require_staff()?;
+    let (limit, cursor) = PageParams { limit: query.limit, cursor: query.cursor.clone() }.resolve()?;
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
+    if search.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::new(crate::error::ErrorCode::InvalidQuery, "q must be at most 200 characters"));
+    }
+    let (clinic, archived) = (user.clinic_id.clone(), query.include_archived.unwrap_or(false));
+    let rows = state
+        .db
+        .run(move |c| {
+            patients::find_page(c, &clinic, search.as_deref(), archived, cursor.as_deref(), fetch_limit(limit))
+        })
+        .await?;
+    state.audit.record(audit::event(&user, Action::List, "patient", None, None, state.now())).await;
+    Ok(web::Json(Page::from_rows(rows, limit, |p| &p.id, PatientView::from)))
+}
+
+/// One patient.
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 200, body = PatientView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get_patient(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<PatientView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    state
+        .audit
+        .record(audit::event(&user, Action::Read, "patient", Some(&patient.id), Some(&patient.id), state.now()))
+        .await;
+    Ok(web::Json(patient.into()))
+}
+
+/// Edits a patient; `null` clears an optional field.
+#[utoipa::path(patch, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = UpdatePatient, responses(
+    (status = 200, body = PatientView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn update_patient(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<UpdatePatient>,
+) -> ApiResult<web::Json<PatientView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(web::Json(patient_service::update(&state, &user, &id, body).await?.into()))
+}
+
+/// Archives a patient: kept for the record, hidden from lists by default.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/archive", tag = "patients", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 200, body = PatientView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn archive_patient(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<PatientView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(web::Json(patient_service::archive(&state, &user, &id).await?.into()))
+}
+
+/// Sends the app invitation again (a new one-time token).
+#[utoipa::path(post, path = "/api/v1/patients/{id}/invitation", tag = "patients", security(("bearer" = [])),
+    params(("id" = String, Path)), responses(
+    (status = 200, description = "`app_invitation` says whether it was sent", body = PatientView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The patient already has an app account", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "The patient has no email", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn resend_patient_invitation(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<PatientView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    if patient.account_id.is_some() {
+        return Err(ApiError::code(crate::error::ErrorCode::AccountExists));
+    }
+    if patient.email.is_none() {
+        return Err(ApiError::invalid("email", "the patient has no email"));
+    }
+    let sent = patient_service::send_invitation(&state, &user, &patient).await;
+    Ok(web::Json(PatientView { app_invitation: Some(sent.to_owned()), ..patient.into() }))
+}
+
+/// The patient's consents: current state per kind and the full history.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/consents", tag = "consents", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ConsentsView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_patient_consents(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<ConsentsView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    Ok(web::Json(consents::read(&state, &user, &patient).await?))
+}
+
+/// Records a grant or withdrawal (append-only).
+#[utoipa::path(post, path = "/api/v1/patients/{id}/consents", tag = "consents", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ConsentChange, responses((status = 201, body = ConsentsView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The patient is archived", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn create_patient_consent(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<ConsentChange>,
+) -> ApiResult<HttpResponse> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    Ok(HttpResponse::Created().json(consents::change(&state, &user, &patient, body).await?))
+}
+
+/// Opens a course (treatment plan) for the patient.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/courses", tag = "courses", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CreateCourse, responses((status = 201, body = CourseView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The patient is archived", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn create_course(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<CreateCourse>,
+) -> ApiResult<HttpResponse> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    Ok(HttpResponse::Created().json(courses::create(&state, &user, &patient, body).await?))
+}
+
+/// The patient's courses, newest first.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/courses", tag = "courses", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<CourseView>),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_patient_courses(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<Vec<CourseView>>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    Ok(web::Json(courses::list(&state, &user, &patient).await?))
+}
+
+/// Every session of the patient, oldest first.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/sessions", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<SessionView>),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_patient_sessions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<Vec<SessionView>>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    Ok(web::Json(sessions::list_for_patient(&state, &user, &patient).await?))
+}
+
+/// Records a pre-treatment screening; the outcome is computed from the answers.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/screenings", tag = "screenings", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CreateScreening, responses((status = 201, body = ScreeningView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The patient is archived", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn create_screening(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<CreateScreening>,
+) -> ApiResult<HttpResponse> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    Ok(HttpResponse::Created().json(screenings::create(&state, &user, &patient, body).await?))
+}
+
+/// The patient's screenings, newest first.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/screenings", tag = "screenings", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<ScreeningView>),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_screenings(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<Vec<ScreeningView>>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patient_service::load(&state, &user, &id).await?;
+    Ok(web::Json(screenings::list(&state, &user, &patient).await?))
+}

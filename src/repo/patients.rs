@@ -1,0 +1,114 @@
+//! Patients: one clinic's person under care, optionally linked to a patient login.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::{DbConnection, schema::patients};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = patients)]
+pub struct Patient {
+    pub id: String,
+    pub clinic_id: String,
+    pub account_id: Option<String>,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub time_zone: String,
+    pub fitzpatrick: Option<i32>,
+    pub quiet_start: String,
+    pub quiet_end: String,
+    pub language: String,
+    pub clinical_notes: Option<String>,
+    pub search_text: String,
+    pub archived_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Columns to change; `None` leaves a column, `Some(None)` clears a nullable one.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = patients)]
+pub struct PatientChanges {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub date_of_birth: Option<Option<NaiveDate>>,
+    pub time_zone: Option<String>,
+    pub fitzpatrick: Option<Option<i32>>,
+    pub quiet_start: Option<String>,
+    pub quiet_end: Option<String>,
+    pub language: Option<String>,
+    pub clinical_notes: Option<Option<String>>,
+    pub search_text: Option<String>,
+    pub archived_at: Option<Option<NaiveDateTime>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// What the name/email search matches against.
+pub fn search_text(name: &str, email: Option<&str>) -> String {
+    format!("{} {}", name.to_lowercase(), email.unwrap_or(""))
+}
+
+pub fn insert_patient(conn: &mut DbConnection, patient: &Patient) -> QueryResult<()> {
+    diesel::insert_into(patients::table).values(patient).execute(conn).map(|_| ())
+}
+
+/// A patient of `clinic_id`, or none (another clinic's patient is "not found").
+pub fn find_in_clinic(conn: &mut DbConnection, clinic_id: &str, id: &str) -> QueryResult<Option<Patient>> {
+    patients::table
+        .filter(patients::id.eq(id))
+        .filter(patients::clinic_id.eq(clinic_id))
+        .select(Patient::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<Option<Patient>> {
+    patients::table.filter(patients::account_id.eq(account_id)).select(Patient::as_select()).first(conn).optional()
+}
+
+pub fn email_in_clinic(
+    conn: &mut DbConnection,
+    clinic_id: &str,
+    email: &str,
+    except: Option<&str>,
+) -> QueryResult<bool> {
+    let same = patients::table.filter(patients::clinic_id.eq(clinic_id)).filter(patients::email.eq(email));
+    let ids: Vec<String> = same.select(patients::id).limit(2).load(conn)?;
+    Ok(ids.iter().any(|id| Some(id.as_str()) != except))
+}
+
+/// A page of a clinic's patients, newest first, after the cursor id.
+pub fn find_page(
+    conn: &mut DbConnection,
+    clinic_id: &str,
+    query: Option<&str>,
+    include_archived: bool,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Patient>> {
+    let mut q = patients::table.filter(patients::clinic_id.eq(clinic_id)).into_boxed();
+    if let Some(text) = query {
+        let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q = q.filter(patients::search_text.like(format!("%{escaped}%")).escape('\\'));
+    }
+    if !include_archived {
+        q = q.filter(patients::archived_at.is_null());
+    }
+    if let Some(cursor) = after {
+        q = q.filter(patients::id.lt(cursor));
+    }
+    q.order(patients::id.desc()).limit(limit).select(Patient::as_select()).load(conn)
+}
+
+pub fn update_patient(conn: &mut DbConnection, id: &str, changes: &PatientChanges) -> QueryResult<Patient> {
+    diesel::update(patients::table.find(id)).set(changes).returning(patients::all_columns).get_result(conn)
+}
+
+pub fn link_account(conn: &mut DbConnection, id: &str, account_id: &str) -> QueryResult<usize> {
+    diesel::update(patients::table.find(id).filter(patients::account_id.is_null()))
+        .set(patients::account_id.eq(account_id))
+        .execute(conn)
+}

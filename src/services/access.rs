@@ -1,0 +1,52 @@
+//! Scope: what a caller may see. Staff see their clinic; a patient sees only their own record.
+//! Anything outside the caller's scope is "not found", never "forbidden", so ids reveal nothing.
+
+use diesel::QueryResult;
+
+use crate::{
+    db::DbConnection,
+    domain::Role,
+    http::extract::AuthUser,
+    repo::{
+        courses::{self, Course},
+        patients::{self, Patient},
+        screenings::{self, Screening},
+        sessions::{self, Session},
+    },
+};
+
+/// The patient `id` if the caller may see it.
+pub fn patient(conn: &mut DbConnection, user: &AuthUser, id: &str) -> QueryResult<Option<Patient>> {
+    let found = patients::find_in_clinic(conn, &user.clinic_id, id)?;
+    Ok(found.filter(|p| user.role.is_staff() || p.account_id.as_deref() == Some(user.account_id.as_str())))
+}
+
+/// The patient record linked to a patient's own login.
+pub fn own_patient(conn: &mut DbConnection, user: &AuthUser) -> QueryResult<Option<Patient>> {
+    if user.role != Role::Patient {
+        return Ok(None);
+    }
+    Ok(patients::find_by_account(conn, &user.account_id)?.filter(|p| p.clinic_id == user.clinic_id))
+}
+
+fn visible(user: &AuthUser, clinic_id: &str, patient: Option<&Patient>) -> bool {
+    clinic_id == user.clinic_id
+        && (user.role.is_staff() || patient.is_some_and(|p| p.account_id.as_deref() == Some(user.account_id.as_str())))
+}
+
+pub fn course(conn: &mut DbConnection, user: &AuthUser, id: &str) -> QueryResult<Option<(Course, Patient)>> {
+    let Some(course) = courses::find_course(conn, id)? else { return Ok(None) };
+    let Some(patient) = patients::find_in_clinic(conn, &user.clinic_id, &course.patient_id)? else { return Ok(None) };
+    Ok(visible(user, &course.clinic_id, Some(&patient)).then_some((course, patient)))
+}
+
+pub fn session(conn: &mut DbConnection, user: &AuthUser, id: &str) -> QueryResult<Option<(Session, Patient)>> {
+    let Some(session) = sessions::find_session(conn, id)? else { return Ok(None) };
+    let Some(patient) = patients::find_in_clinic(conn, &user.clinic_id, &session.patient_id)? else { return Ok(None) };
+    Ok(visible(user, &session.clinic_id, Some(&patient)).then_some((session, patient)))
+}
+
+pub fn screening(conn: &mut DbConnection, user: &AuthUser, id: &str) -> QueryResult<Option<Screening>> {
+    let Some(s) = screenings::find_screening(conn, id)? else { return Ok(None) };
+    Ok((s.clinic_id == user.clinic_id && user.role.is_staff()).then_some(s))
+}

@@ -1,0 +1,130 @@
+//! Audit trail for patient data. Writes record their event inside their own transaction, so a
+//! change and its audit entry stand or fall together. Reads hand their event to a buffered
+//! writer that stores batches in one transaction: reads stay reads, not one write each.
+//! A crash may lose the last fraction of a second of read events, never a write's.
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    db::{Db, new_id, to_db},
+    http::extract::AuthUser,
+    repo::audit::{self, AuditEvent},
+};
+
+/// What happened to patient data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    List,
+    Create,
+    Update,
+    Archive,
+    Cancel,
+    Override,
+    Invite,
+    Export,
+    Erase,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::List => "list",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Archive => "archive",
+            Action::Cancel => "cancel",
+            Action::Override => "override",
+            Action::Invite => "invite",
+            Action::Export => "export",
+            Action::Erase => "erase",
+        }
+    }
+}
+
+/// An event by `user` on a resource of a patient.
+pub fn event(
+    user: &AuthUser,
+    action: Action,
+    resource_type: &str,
+    resource_id: Option<&str>,
+    patient_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> AuditEvent {
+    AuditEvent {
+        id: new_id(),
+        clinic_id: user.clinic_id.clone(),
+        actor_account_id: Some(user.account_id.clone()),
+        actor_role: Some(user.role.as_str().to_owned()),
+        action: action.as_str().to_owned(),
+        resource_type: resource_type.to_owned(),
+        resource_id: resource_id.map(str::to_owned),
+        patient_id: patient_id.map(str::to_owned),
+        request_id: Some(user.request_id.clone()),
+        created_at: to_db(now),
+    }
+}
+
+enum Message {
+    Event(Box<AuditEvent>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The buffered writer for read events.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<Message>,
+}
+
+const BATCH: usize = 1_000;
+
+impl AuditSink {
+    /// Starts the writer task on the current runtime.
+    pub fn start(db: Db) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Message>(16_384);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut events = Vec::new();
+                let mut waiters = Vec::new();
+                let mut next = Some(first);
+                while let Some(message) = next {
+                    match message {
+                        Message::Event(e) => events.push(*e),
+                        Message::Flush(done) => waiters.push(done),
+                    }
+                    next = if events.len() < BATCH { rx.try_recv().ok() } else { None };
+                }
+                if !events.is_empty() {
+                    let count = events.len();
+                    let stored = db
+                        .write(move |c| -> Result<usize, crate::db::DbError> { Ok(audit::insert_events(c, &events)?) })
+                        .await;
+                    if let Err(e) = stored {
+                        tracing::error!(error = %e, audit.events = count, "audit events not stored");
+                    }
+                }
+                for done in waiters {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues a read event (waits only if the queue is full).
+    pub async fn record(&self, event: AuditEvent) {
+        if self.tx.send(Message::Event(Box::new(event))).await.is_err() {
+            tracing::error!("audit writer stopped; event dropped");
+        }
+    }
+
+    /// Returns once every event queued before the call is stored.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}

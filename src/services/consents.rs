@@ -1,0 +1,136 @@
+//! Consents: append-only grants and withdrawals by staff or by the patient; the current state
+//! of each kind is its latest entry (never a flag that something else flips back).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    db::{from_db, new_id, to_db},
+    domain::{Role, clinical::ConsentKind},
+    error::{ApiError, ApiResult},
+    http::extract::{AuthUser, Checks, text},
+    repo::{
+        audit as audit_repo,
+        consents::{self, Consent},
+        patients::Patient,
+    },
+    services::audit::{self, Action},
+    state::AppState,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange {
+    pub kind: ConsentKind,
+    /// `true` grants, `false` withdraws.
+    pub granted: bool,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentEntry {
+    pub id: String,
+    pub kind: ConsentKind,
+    pub granted: bool,
+    pub actor_role: Role,
+    pub note: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentStateItem {
+    pub kind: ConsentKind,
+    /// False when never granted or last withdrawn.
+    pub granted: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentsView {
+    /// Every kind with its current state.
+    pub current: Vec<ConsentStateItem>,
+    /// Every grant and withdrawal, oldest first.
+    pub history: Vec<ConsentEntry>,
+}
+
+fn kind_name(kind: ConsentKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn parse_kind(s: &str) -> Option<ConsentKind> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+pub fn view(history: Vec<Consent>) -> ConsentsView {
+    let entries: Vec<ConsentEntry> = history
+        .into_iter()
+        .filter_map(|c| {
+            Some(ConsentEntry {
+                kind: parse_kind(&c.kind)?,
+                actor_role: Role::parse(&c.actor_role)?,
+                id: c.id,
+                granted: c.granted,
+                note: c.note,
+                recorded_at: from_db(c.created_at),
+            })
+        })
+        .collect();
+    let current = ConsentKind::ALL
+        .iter()
+        .map(|kind| {
+            let last = entries.iter().rev().find(|e| e.kind == *kind);
+            ConsentStateItem {
+                kind: *kind,
+                granted: last.is_some_and(|e| e.granted),
+                updated_at: last.map(|e| e.recorded_at),
+            }
+        })
+        .collect();
+    ConsentsView { current, history: entries }
+}
+
+/// The consents of a patient already in the caller's scope.
+pub async fn read(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<ConsentsView> {
+    let id = patient.id.clone();
+    let history = state.db.run(move |c| consents::find_history(c, &id)).await?;
+    state.audit.record(audit::event(user, Action::Read, "consent", None, Some(&patient.id), state.now())).await;
+    Ok(view(history))
+}
+
+/// Appends a grant or withdrawal for a patient already in the caller's scope.
+pub async fn change(
+    state: &AppState,
+    user: &AuthUser,
+    patient: &Patient,
+    body: ConsentChange,
+) -> ApiResult<ConsentsView> {
+    if patient.archived_at.is_some() {
+        return Err(ApiError::code(crate::error::ErrorCode::PatientArchived));
+    }
+    let mut c = Checks::default();
+    let note = body.note.as_deref().and_then(|n| c.check("note", text(n, 2_000)));
+    c.finish()?;
+    let now = state.now();
+    let row = Consent {
+        id: new_id(),
+        clinic_id: patient.clinic_id.clone(),
+        patient_id: patient.id.clone(),
+        kind: kind_name(body.kind),
+        granted: body.granted,
+        actor_account_id: user.account_id.clone(),
+        actor_role: user.role.as_str().to_owned(),
+        note,
+        created_at: to_db(now),
+    };
+    let event = audit::event(user, Action::Update, "consent", Some(&row.id), Some(&patient.id), now);
+    let history = state
+        .db
+        .write(move |c| -> ApiResult<Vec<Consent>> {
+            consents::insert_consent(c, &row)?;
+            audit_repo::insert_events(c, &[event])?;
+            Ok(consents::find_history(c, &row.patient_id)?)
+        })
+        .await?;
+    Ok(view(history))
+}
