@@ -9,6 +9,7 @@
 
 mod auth;
 mod cli;
+mod clinical;
 mod errors;
 mod helpers;
 mod invitations;
