@@ -147,9 +147,6 @@ pub async fn override_screening(
     id: &str,
     body: OverrideScreening,
 ) -> ApiResult<ScreeningView> {
-    if user.role != Role::Clinician {
-        return Err(ApiError::new(ErrorCode::Forbidden, "Only a clinician may override a screening"));
-    }
     let mut c = Checks::default();
     let reason = c.check("reason", text(&body.reason, 2_000));
     c.finish()?;
@@ -159,7 +156,11 @@ pub async fn override_screening(
     let row = state
         .db
         .write(move |c| -> ApiResult<Screening> {
+            // Scope first (404 outside it), then role (403).
             let s = access::screening(c, &u, &id)?.ok_or_else(ApiError::not_found)?;
+            if u.role != Role::Clinician {
+                return Err(ApiError::new(ErrorCode::Forbidden, "Only a clinician may override a screening"));
+            }
             match s.outcome.as_str() {
                 "needs_override" => {}
                 "contraindicated" => return Err(ApiError::code(ErrorCode::ScreeningContraindicated)),

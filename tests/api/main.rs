@@ -14,6 +14,7 @@ mod errors;
 mod helpers;
 mod invitations;
 mod mail;
+mod matrix;
 mod operations;
 mod project;
 mod smtp_sink;
