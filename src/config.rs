@@ -49,6 +49,15 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__AUTH__LOGIN_PER_ACCOUNT_PER_MINUTE", "10"),
     ("AFTERCARE__AUTH__MAX_CONCURRENT_HASHES", "4"),
     ("AFTERCARE__CLINICAL__SCREENING_VALID_DAYS", "30"),
+    ("AFTERCARE__DISPATCH__ENABLED", "true"),
+    ("AFTERCARE__DISPATCH__TICK_SECS", "5"),
+    ("AFTERCARE__DISPATCH__BATCH_SIZE", "50"),
+    ("AFTERCARE__DISPATCH__CONCURRENCY", "8"),
+    ("AFTERCARE__DISPATCH__LEASE_SECS", "120"),
+    ("AFTERCARE__DISPATCH__MAX_ATTEMPTS", "8"),
+    ("AFTERCARE__DISPATCH__BACKOFF_BASE_SECS", "60"),
+    ("AFTERCARE__DISPATCH__DAILY_CAP", "6"),
+    ("AFTERCARE__DISPATCH__CHECKIN_GRACE_HOURS", "12"),
     ("AFTERCARE__LOG__FORMAT", "pretty"),
     ("AFTERCARE__LOG__LEVEL", "info"),
 ];
@@ -64,7 +73,47 @@ pub struct Settings {
     pub mail: MailSettings,
     pub auth: AuthSettings,
     pub clinical: ClinicalSettings,
+    pub dispatch: DispatchSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchSettings {
+    /// Run the dispatcher inside `serve` (every replica may).
+    pub enabled: bool,
+    /// Seconds between dispatcher ticks.
+    pub tick_secs: u32,
+    /// Reminders claimed per tick.
+    pub batch_size: i64,
+    /// Emails sent at once within a batch.
+    pub concurrency: usize,
+    /// Seconds a claim holds a reminder before another dispatcher may take it.
+    pub lease_secs: i64,
+    /// Attempts before a reminder is marked failed.
+    pub max_attempts: i32,
+    /// First retry delay in seconds; doubles per attempt (with jitter), capped at one hour.
+    pub backoff_base_secs: i64,
+    /// At most this many reminders are emailed to one patient in 24 hours.
+    pub daily_cap: i64,
+    /// Hours after a check-in reminder before it counts as missed.
+    pub checkin_grace_hours: i64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tick_secs: 5,
+            batch_size: 50,
+            concurrency: 8,
+            lease_secs: 120,
+            max_attempts: 8,
+            backoff_base_secs: 60,
+            daily_cap: 6,
+            checkin_grace_hours: 12,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -150,6 +199,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             auth: AuthSettings::default(),
             clinical: ClinicalSettings::default(),
+            dispatch: DispatchSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -255,6 +305,15 @@ impl Settings {
             (1..=365).contains(&self.clinical.screening_valid_days),
             "AFTERCARE__CLINICAL__SCREENING_VALID_DAYS must be 1 to 365"
         );
+        let d = &self.dispatch;
+        anyhow::ensure!((1..=3600).contains(&d.tick_secs), "AFTERCARE__DISPATCH__TICK_SECS must be 1 to 3600");
+        anyhow::ensure!((1..=10_000).contains(&d.batch_size), "AFTERCARE__DISPATCH__BATCH_SIZE must be 1 to 10000");
+        anyhow::ensure!((1..=256).contains(&d.concurrency), "AFTERCARE__DISPATCH__CONCURRENCY must be 1 to 256");
+        anyhow::ensure!(d.lease_secs >= 10, "AFTERCARE__DISPATCH__LEASE_SECS must be at least 10");
+        anyhow::ensure!(d.max_attempts >= 1, "AFTERCARE__DISPATCH__MAX_ATTEMPTS must be at least 1");
+        anyhow::ensure!(d.backoff_base_secs >= 1, "AFTERCARE__DISPATCH__BACKOFF_BASE_SECS must be at least 1");
+        anyhow::ensure!(d.daily_cap >= 1, "AFTERCARE__DISPATCH__DAILY_CAP must be at least 1");
+        anyhow::ensure!(d.checkin_grace_hours >= 1, "AFTERCARE__DISPATCH__CHECKIN_GRACE_HOURS must be at least 1");
         anyhow::ensure!(self.auth.max_concurrent_hashes > 0, "AFTERCARE__AUTH__MAX_CONCURRENT_HASHES must be positive");
         Ok(self)
     }

@@ -56,6 +56,8 @@ error_codes! {
     CourseNotActive => (StatusCode::CONFLICT, "The course is not active"),
     SessionCancelled => (StatusCode::CONFLICT, "The session is cancelled"),
     EmailTaken => (StatusCode::CONFLICT, "Another patient of this clinic has this email"),
+    ReminderNotPending => (StatusCode::CONFLICT, "The reminder is no longer waiting to be sent"),
+    AlertAlreadyResolved => (StatusCode::CONFLICT, "The alert is already resolved"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "The body is too large"),
     UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "The content type is not supported"),
     ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "The request has invalid fields"),

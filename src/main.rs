@@ -33,6 +33,8 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Run one dispatcher pass (due reminders, then missed check-ins) and print what it did.
+    DispatchOnce,
     /// Print the OpenAPI document (or write it to a file).
     Openapi {
         #[arg(long)]
@@ -86,6 +88,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             })
             .await??;
             println!("created clinic {} and admin account {}", created.clinic_id, created.account_id);
+            Ok(())
+        }
+        Command::DispatchOnce => {
+            let state = startup::build_state(settings, Overrides::default()).await?;
+            let now = state.now();
+            let sent = aftercare::jobs::dispatch::deliver_due_reminders(&state, now).await?;
+            let missed = aftercare::jobs::missed_checkins::check_missed_checkins(&state, now).await?;
+            println!("{}", serde_json::json!({ "reminders": sent, "missed_checkins": missed }));
             Ok(())
         }
         Command::Openapi { .. } => Ok(()),

@@ -62,6 +62,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         mailer,
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         jwt,
+        links: crate::security::links::LinkSigner::new(&secret),
         hasher,
         login_limiter: Arc::default(),
         metrics: Arc::new(Metrics::default()),
@@ -86,9 +87,19 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests; the scheduler (when
+    /// enabled) runs alongside and stops with the server.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let mut scheduler = if self.state.settings.dispatch.enabled {
+            Some(crate::jobs::start_scheduler(self.state.clone()).await?)
+        } else {
+            None
+        };
+        let served = self.server.await;
+        if let Some(s) = scheduler.as_mut() {
+            let _ = s.shutdown().await;
+        }
+        Ok(served?)
     }
 }
 

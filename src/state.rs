@@ -8,7 +8,7 @@ use crate::{
     db::Db,
     email::Mailer,
     http::metrics::Metrics,
-    security::{jwt::JwtKeys, password::Hasher, rate_limit::RateLimiter},
+    security::{jwt::JwtKeys, links::LinkSigner, password::Hasher, rate_limit::RateLimiter},
     services::audit::AuditSink,
 };
 
@@ -19,6 +19,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub clock: SharedClock,
     pub jwt: JwtKeys,
+    pub links: LinkSigner,
     pub hasher: Hasher,
     pub login_limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,

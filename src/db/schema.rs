@@ -6,6 +6,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        reply_to -> Nullable<Text>,
     }
 }
 
@@ -82,7 +83,7 @@ diesel::table! {
         patient_id -> Text,
         kind -> Text,
         granted -> Bool,
-        actor_account_id -> Text,
+        actor_account_id -> Nullable<Text>,
         actor_role -> Text,
         note -> Nullable<Text>,
         created_at -> Timestamp,
@@ -185,6 +186,86 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    protocols (id) {
+        id -> Text,
+        clinic_id -> Text,
+        version -> Integer,
+        steps -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reminders (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        session_id -> Text,
+        protocol_id -> Text,
+        step_key -> Text,
+        occurrence -> Integer,
+        kind -> Text,
+        planned_at -> Timestamp,
+        due_at -> Timestamp,
+        status -> Text,
+        attempts -> Integer,
+        status_reason -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        done_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    checkins (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        session_id -> Nullable<Text>,
+        redness -> Integer,
+        swelling -> Integer,
+        pain -> Integer,
+        itch -> Integer,
+        red_flags -> Text,
+        note -> Nullable<Text>,
+        reported_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    serum_applications (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        session_id -> Nullable<Text>,
+        product -> Text,
+        applied_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        session_id -> Nullable<Text>,
+        severity -> Text,
+        reason -> Text,
+        details -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Text>,
+        resolution_note -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(patients -> clinics (clinic_id));
 diesel::joinable!(consents -> patients (patient_id));
 diesel::joinable!(courses -> patients (patient_id));
@@ -204,5 +285,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     clinics,
     invitations,
-    refresh_tokens
+    refresh_tokens,
+    protocols,
+    reminders,
+    checkins,
+    serum_applications,
+    alerts
 );

@@ -1,6 +1,8 @@
 //! Pure rules with no IO: nothing here imports actix or diesel, and time is always a parameter.
 
 pub mod clinical;
+pub mod escalation;
+pub mod protocol;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

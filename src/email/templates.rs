@@ -19,7 +19,8 @@ macro_rules! template_files {
     };
 }
 
-const FILES: &[(&str, &str)] = template_files!["invitation", "patient_invitation"];
+const FILES: &[(&str, &str)] =
+    template_files!["invitation", "patient_invitation", "reminder", "urgent_alert", "checkin_nudge"];
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();

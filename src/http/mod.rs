@@ -1,6 +1,8 @@
 //! The HTTP edge: the route table (all in one place), thin handlers per resource, extractors,
 //! middleware, metrics and the OpenAPI document.
 
+pub mod aftercare;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod courses;
@@ -13,7 +15,9 @@ pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod patients;
+pub mod protocols;
 pub mod staff;
+pub mod unsubscribe;
 
 use actix_web::{HttpResponse, web};
 
@@ -48,6 +52,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::resource("/me/consents")
                         .route(web::get().to(me::get_my_consents))
                         .route(web::post().to(me::change_my_consent)),
+                )
+                .service(web::resource("/me/reminders").route(web::get().to(aftercare::list_my_reminders)))
+                .service(web::resource("/me/reminders/{id}/snooze").route(web::post().to(aftercare::snooze_reminder)))
+                .service(web::resource("/me/reminders/{id}/done").route(web::post().to(aftercare::complete_reminder)))
+                .service(
+                    web::resource("/me/checkins")
+                        .route(web::get().to(aftercare::list_my_checkins))
+                        .route(web::post().to(aftercare::create_my_checkin)),
+                )
+                .service(
+                    web::resource("/me/serum-applications")
+                        .route(web::get().to(aftercare::list_my_serum_applications))
+                        .route(web::post().to(aftercare::create_my_serum_application)),
+                )
+                .service(
+                    web::resource("/patients/{id}/reminders").route(web::get().to(aftercare::list_patient_reminders)),
+                )
+                .service(
+                    web::resource("/patients/{id}/checkins").route(web::get().to(aftercare::list_patient_checkins)),
+                )
+                .service(
+                    web::resource("/patients/{id}/serum-applications")
+                        .route(web::get().to(aftercare::list_patient_serum_applications)),
+                )
+                .service(
+                    web::resource("/sessions/{id}/adherence").route(web::get().to(aftercare::get_session_adherence)),
+                )
+                .service(web::resource("/alerts").route(web::get().to(alerts::list_alerts)))
+                .service(web::resource("/alerts/{id}/resolve").route(web::post().to(alerts::resolve_alert)))
+                .service(
+                    web::resource("/protocols")
+                        .route(web::get().to(protocols::get_protocols))
+                        .route(web::put().to(protocols::replace_protocol)),
+                )
+                .service(
+                    web::resource("/clinic")
+                        .route(web::get().to(protocols::get_clinic))
+                        .route(web::patch().to(protocols::update_clinic)),
+                )
+                .service(
+                    web::resource("/unsubscribe")
+                        .route(web::get().to(unsubscribe::unsubscribe_page))
+                        .route(web::post().to(unsubscribe::unsubscribe)),
                 )
                 .service(web::resource("/me/courses").route(web::get().to(me::list_my_courses)))
                 .service(web::resource("/me/sessions").route(web::get().to(me::list_my_sessions)))

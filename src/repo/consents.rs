@@ -14,7 +14,8 @@ pub struct Consent {
     pub patient_id: String,
     pub kind: String,
     pub granted: bool,
-    pub actor_account_id: String,
+    /// None when the patient withdrew through an email link (no login).
+    pub actor_account_id: Option<String>,
     pub actor_role: String,
     pub note: Option<String>,
     pub created_at: NaiveDateTime,

@@ -2,13 +2,17 @@
 //! `QueryResult`, so services can compose them inside one transaction.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
+pub mod checkins;
 pub mod clinics;
 pub mod consents;
 pub mod courses;
 pub mod idempotency;
 pub mod invitations;
 pub mod patients;
+pub mod protocols;
 pub mod refresh_tokens;
+pub mod reminders;
 pub mod screenings;
 pub mod sessions;

@@ -112,3 +112,8 @@ pub fn link_account(conn: &mut DbConnection, id: &str, account_id: &str) -> Quer
         .set(patients::account_id.eq(account_id))
         .execute(conn)
 }
+
+/// A patient by id, whatever the clinic (for jobs, which act on behalf of the system).
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Patient>> {
+    patients::table.find(id).select(Patient::as_select()).first(conn).optional()
+}

@@ -2,6 +2,7 @@
 //! one-time tokens, login rate limits, and masking of personal data in logs.
 
 pub mod jwt;
+pub mod links;
 pub mod password;
 pub mod rate_limit;
 

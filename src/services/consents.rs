@@ -118,7 +118,7 @@ pub async fn change(
         patient_id: patient.id.clone(),
         kind: kind_name(body.kind),
         granted: body.granted,
-        actor_account_id: user.account_id.clone(),
+        actor_account_id: Some(user.account_id.clone()),
         actor_role: user.role.as_str().to_owned(),
         note,
         created_at: to_db(now),
@@ -128,6 +128,9 @@ pub async fn change(
         .db
         .write(move |c| -> ApiResult<Vec<Consent>> {
             consents::insert_consent(c, &row)?;
+            if row.kind == "email_reminders" {
+                crate::services::reminders::follow_consent(c, &row.patient_id, row.granted, now)?;
+            }
             audit_repo::insert_events(c, &[event])?;
             Ok(consents::find_history(c, &row.patient_id)?)
         })

@@ -219,6 +219,9 @@ pub async fn update(state: &AppState, user: &AuthUser, id: &str, body: UpdateCou
         .write(move |c| -> ApiResult<(Course, Vec<Session>)> {
             let (current, _) = access::course(c, &u, &id)?.ok_or_else(ApiError::not_found)?;
             let updated = courses::update_course(c, &current.id, &changes)?;
+            if updated.status == "cancelled" && current.status != "cancelled" {
+                crate::services::reminders::cancel_course(c, &current.id, now)?;
+            }
             let event = audit::event(&u, Action::Update, "course", Some(&current.id), Some(&current.patient_id), now);
             audit_repo::insert_events(c, &[event])?;
             let sessions = sessions::find_for_course(c, &current.id)?;

@@ -1,12 +1,15 @@
 //! Use cases that touch several repositories, each in one transaction.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod checkins;
 pub mod consents;
 pub mod courses;
 pub mod invitations;
 pub mod patients;
+pub mod reminders;
 pub mod screenings;
 pub mod sessions;

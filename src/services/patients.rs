@@ -450,7 +450,13 @@ async fn write_changes(
                 };
                 changes.search_text = Some(patients::search_text(name, email));
             }
+            let replan = changes.time_zone.as_ref().is_some_and(|tz| *tz != current.time_zone)
+                || changes.quiet_start.as_ref().is_some_and(|q| *q != current.quiet_start)
+                || changes.quiet_end.as_ref().is_some_and(|q| *q != current.quiet_end);
             let updated = patients::update_patient(c, &current.id, &changes)?;
+            if replan {
+                crate::services::reminders::replan_patient(c, &updated, now)?;
+            }
             crate::repo::audit::insert_events(c, &[audit::event(&u, action, "patient", Some(&id), Some(&id), now)])?;
             Ok(updated)
         })

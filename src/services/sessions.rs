@@ -23,6 +23,7 @@ use crate::{
     services::{
         access,
         audit::{self, Action},
+        reminders,
     },
     state::AppState,
 };
@@ -356,6 +357,7 @@ pub async fn create(state: &AppState, user: &AuthUser, course_id: &str, body: Cr
             };
             let rows = area_rows(&session.id, &areas);
             sessions::insert_session(c, &session, &rows)?;
+            reminders::plan_session(c, &session, &patient, now)?;
             let event = audit::event(&u, Action::Create, "session", Some(&session.id), Some(&patient.id), now);
             audit_repo::insert_events(c, &[event])?;
             Ok((session, rows))
@@ -489,6 +491,9 @@ pub async fn update(state: &AppState, user: &AuthUser, id: &str, body: UpdateSes
             if let Some(areas) = &areas {
                 sessions::replace_areas(c, &current.id, &area_rows(&current.id, areas))?;
             }
+            if changes.performed_at.is_some() {
+                reminders::plan_session(c, &updated, &patient, now)?;
+            }
             let event = audit::event(&u, Action::Update, "session", Some(&current.id), Some(&patient.id), now);
             audit_repo::insert_events(c, &[event])?;
             let rows = sessions::find_areas(c, std::slice::from_ref(&current.id))?;
@@ -520,6 +525,7 @@ pub async fn cancel(state: &AppState, user: &AuthUser, id: &str, body: CancelSes
                 ..Default::default()
             };
             let updated = sessions::update_session(c, &current.id, &changes)?;
+            reminders::cancel_session(c, &current.id, "session_cancelled", now)?;
             let event = audit::event(&u, Action::Cancel, "session", Some(&current.id), Some(&patient.id), now);
             audit_repo::insert_events(c, &[event])?;
             let rows = sessions::find_areas(c, std::slice::from_ref(&current.id))?;

@@ -64,6 +64,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     s.server.bind = "127.0.0.1:0".into();
     s.server.workers = 2;
     s.database.pool_size = 4;
+    // Tests call the jobs directly with the test clock.
+    s.dispatch.enabled = false;
     s.auth.jwt_secret = Some(secrecy::SecretString::from("test-secret-test-secret-test-secret!"));
     s
 }

@@ -28,7 +28,7 @@ CREATE TABLE consents (
     patient_id TEXT NOT NULL REFERENCES patients(id),
     kind TEXT NOT NULL CHECK (kind IN ('treatment', 'photos', 'email_reminders', 'marketing_photos')),
     granted BOOLEAN NOT NULL,
-    actor_account_id TEXT NOT NULL REFERENCES accounts(id),
+    actor_account_id TEXT REFERENCES accounts(id),
     actor_role TEXT NOT NULL,
     note TEXT,
     created_at TIMESTAMP NOT NULL

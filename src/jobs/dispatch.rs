@@ -1,0 +1,351 @@
+//! `deliver_due_reminders`: one dispatcher pass. Claims due reminders with a lease, decides for
+//! each (send, skip, or cancel), renders and sends the email with a deterministic Message-ID,
+//! and records the outcome. Transient mail failures go back to `scheduled` with exponential
+//! backoff and jitter; permanent ones, or too many attempts, fail the reminder and alert the
+//! clinic. A crash after claiming leaves rows whose lease expires, and another pass sends them.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use futures_util::{StreamExt, stream};
+use rand::Rng;
+use serde::Serialize;
+
+use crate::{
+    db::{DbError, from_db, to_db},
+    domain::{
+        escalation::{AlertReason, Raise, Severity},
+        protocol::{Goal, Step},
+    },
+    email::{Email, MailError, templates},
+    repo::{
+        checkins,
+        clinics::Clinic,
+        consents,
+        patients::{self, Patient},
+        protocols,
+        reminders::{self, Reminder},
+        sessions,
+    },
+    services::alerts::{self, Subject},
+    state::AppState,
+};
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DispatchReport {
+    pub claimed: usize,
+    pub sent: usize,
+    pub skipped: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    /// Outcomes not recorded because another dispatcher took the row over (lease expired).
+    pub lost_lease: usize,
+}
+
+enum Decision {
+    Send(Box<Email>),
+    Skip(&'static str),
+    Cancel(&'static str),
+}
+
+/// Runs one pass at `now`.
+pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Result<DispatchReport, DbError> {
+    let d = &state.settings.dispatch;
+    let (limit, lease_until) = (d.batch_size, now + Duration::seconds(d.lease_secs));
+    let claimed = state
+        .db
+        .write(move |c| -> Result<Vec<Reminder>, DbError> {
+            Ok(reminders::claim_due(c, to_db(now), to_db(lease_until), limit)?)
+        })
+        .await?;
+    let mut report = DispatchReport { claimed: claimed.len(), ..Default::default() };
+    let outcomes: Vec<Result<Outcome, DbError>> = stream::iter(claimed)
+        .map(|r| deliver_one(state, r, now))
+        .buffer_unordered(d.concurrency.max(1))
+        .collect()
+        .await;
+    for outcome in outcomes {
+        match outcome? {
+            Outcome::Sent => report.sent += 1,
+            Outcome::Skipped => report.skipped += 1,
+            Outcome::Retried => report.retried += 1,
+            Outcome::Failed => report.failed += 1,
+            Outcome::Cancelled => report.cancelled += 1,
+            Outcome::LostLease => report.lost_lease += 1,
+        }
+    }
+    if report.claimed > 0 {
+        tracing::info!(
+            dispatch.claimed = report.claimed,
+            dispatch.sent = report.sent,
+            dispatch.skipped = report.skipped,
+            dispatch.retried = report.retried,
+            dispatch.failed = report.failed,
+            "dispatch pass"
+        );
+    }
+    Ok(report)
+}
+
+enum Outcome {
+    Sent,
+    Skipped,
+    Retried,
+    Failed,
+    Cancelled,
+    LostLease,
+}
+
+async fn deliver_one(state: &AppState, r: Reminder, now: DateTime<Utc>) -> Result<Outcome, DbError> {
+    let decision = decide(state, &r, now).await?;
+    let email = match decision {
+        Decision::Skip(reason) => return finish(state, &r, "skipped", Some(reason), None, now, Outcome::Skipped).await,
+        Decision::Cancel(reason) => {
+            return finish(state, &r, "cancelled", Some(reason), None, now, Outcome::Cancelled).await;
+        }
+        Decision::Send(email) => email,
+    };
+    match state.mailer.send(&email).await {
+        Ok(()) => finish(state, &r, "sent", None, None, now, Outcome::Sent).await,
+        Err(MailError::Transient(e)) if r.attempts < state.settings.dispatch.max_attempts => {
+            let retry_at = now + backoff(state.settings.dispatch.backoff_base_secs, r.attempts);
+            let ok = finish_at(state, &r, "scheduled", Some("retrying"), Some(&e), retry_at, now).await?;
+            Ok(if ok { Outcome::Retried } else { Outcome::LostLease })
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let (r2, msg) = (r.clone(), message.clone());
+            let held = state
+                .db
+                .write(move |c| -> Result<Option<crate::repo::alerts::Alert>, DbError> {
+                    if !reminders::finish_claim(
+                        c,
+                        &r2,
+                        "failed",
+                        Some("undeliverable"),
+                        Some(&msg),
+                        to_db(now),
+                        to_db(now),
+                    )? {
+                        return Ok(None);
+                    }
+                    let what = Raise {
+                        severity: Severity::Review,
+                        reason: AlertReason::ReminderFailed,
+                        details: format!(
+                            "a {} reminder could not be emailed after {} attempt(s)",
+                            r2.kind, r2.attempts
+                        ),
+                    };
+                    let about = Subject {
+                        clinic_id: &r2.clinic_id,
+                        patient_id: &r2.patient_id,
+                        session_id: Some(&r2.session_id),
+                    };
+                    Ok(alerts::raise(c, &about, &what, now)?)
+                })
+                .await?;
+            tracing::warn!(reminder.id = %r.id, error = %message, "reminder failed");
+            alerts::notify(state, held.as_slice()).await;
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+/// Exponential backoff with ±20 % jitter, capped at one hour.
+pub fn backoff(base_secs: i64, attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(0);
+    let secs = base_secs.saturating_mul(1_i64 << exp).min(3600);
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    Duration::milliseconds((secs as f64 * 1000.0 * jitter) as i64)
+}
+
+async fn finish(
+    state: &AppState,
+    r: &Reminder,
+    status: &'static str,
+    reason: Option<&'static str>,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+    outcome: Outcome,
+) -> Result<Outcome, DbError> {
+    let ok = finish_at(state, r, status, reason, error, now, now).await?;
+    Ok(if ok { outcome } else { Outcome::LostLease })
+}
+
+async fn finish_at(
+    state: &AppState,
+    r: &Reminder,
+    status: &'static str,
+    reason: Option<&'static str>,
+    error: Option<&str>,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let (r, error) = (r.clone(), error.map(str::to_owned));
+    state
+        .db
+        .write(move |c| -> Result<bool, DbError> {
+            Ok(reminders::finish_claim(c, &r, status, reason, error.as_deref(), to_db(due_at), to_db(now))?)
+        })
+        .await
+}
+
+/// Everything the decision needs, read in one go.
+struct Context {
+    patient: Patient,
+    clinic: Clinic,
+    step: Option<Step>,
+    consented: bool,
+    goal_met: bool,
+    sent_today: i64,
+    session_at: DateTime<Utc>,
+}
+
+async fn decide(state: &AppState, r: &Reminder, now: DateTime<Utc>) -> Result<Decision, DbError> {
+    let r2 = r.clone();
+    let ctx = state
+        .db
+        .run(move |c| {
+            let Some(patient) = patients::find_by_id(c, &r2.patient_id)? else { return Ok(None) };
+            let Some(clinic) = crate::repo::clinics::find_clinic(c, &r2.clinic_id)? else { return Ok(None) };
+            let Some(session) = sessions::find_session(c, &r2.session_id)? else { return Ok(None) };
+            let step = protocols::find_protocol(c, &r2.protocol_id)?
+                .and_then(|p| serde_json::from_str::<Vec<Step>>(&p.steps).ok())
+                .and_then(|steps| steps.into_iter().find(|s| s.key == r2.step_key));
+            let consented = consents::is_granted(c, &patient.id, "email_reminders")?;
+            let planned = from_db(r2.planned_at);
+            let goal_met = match step.as_ref().and_then(|s| s.goal) {
+                Some(Goal::SerumLogged) => {
+                    let to = to_db(now.max(planned + Duration::hours(3)));
+                    !checkins::serum_times(c, &patient.id, to_db(planned - Duration::hours(3)), to)?.is_empty()
+                }
+                Some(Goal::CheckinDone) => {
+                    !checkins::checkin_times(c, &patient.id, to_db(planned - Duration::hours(12)), to_db(now))?
+                        .is_empty()
+                }
+                None => false,
+            };
+            let sent_today = reminders::count_sent_since(c, &patient.id, to_db(now - Duration::hours(24)))?;
+            Ok(Some(Context {
+                patient,
+                clinic,
+                step,
+                consented,
+                goal_met,
+                sent_today,
+                session_at: from_db(session.performed_at),
+            }))
+        })
+        .await?;
+    let Some(ctx) = ctx else { return Ok(Decision::Skip("record_missing")) };
+    if !ctx.consented {
+        return Ok(Decision::Cancel(crate::services::reminders::NO_CONSENT));
+    }
+    if ctx.patient.archived_at.is_some() {
+        return Ok(Decision::Skip("patient_archived"));
+    }
+    let Some(to) = ctx.patient.email.clone() else { return Ok(Decision::Skip("no_email")) };
+    let Some(step) = ctx.step.as_ref() else { return Ok(Decision::Skip("step_missing")) };
+    if r.done_at.is_some() {
+        return Ok(Decision::Skip("done"));
+    }
+    if ctx.goal_met {
+        return Ok(Decision::Skip("goal_met"));
+    }
+    if ctx.sent_today >= state.settings.dispatch.daily_cap {
+        tracing::warn!(reminder.id = %r.id, patient.id = %ctx.patient.id, "daily reminder cap reached");
+        return Ok(Decision::Skip("daily_cap"));
+    }
+    match render(state, r, &ctx, step, &to) {
+        Ok(email) => Ok(Decision::Send(Box::new(email))),
+        Err(e) => {
+            tracing::error!(reminder.id = %r.id, error = %e, "reminder not rendered");
+            Ok(Decision::Skip("render_failed"))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ReminderContext<'a> {
+    first_name: &'a str,
+    language: &'a str,
+    title: &'a str,
+    message: &'a str,
+    avoid: &'a [String],
+    action_url: Option<String>,
+    local_time: String,
+    time_zone: &'a str,
+    day_label: String,
+    clinic_name: &'a str,
+    unsubscribe_url: String,
+}
+
+/// The unsubscribe link for a patient (RFC 8058 one-click target).
+pub fn unsubscribe_url(state: &AppState, patient_id: &str) -> String {
+    format!(
+        "{}/api/v1/unsubscribe?token={}",
+        state.settings.server.public_url.trim_end_matches('/'),
+        state.links.sign(patient_id)
+    )
+}
+
+fn render(state: &AppState, r: &Reminder, ctx: &Context, step: &Step, to: &str) -> anyhow::Result<Email> {
+    let tz: Tz = ctx.patient.time_zone.parse().unwrap_or(Tz::UTC);
+    let planned = from_db(r.planned_at);
+    let base = state.settings.server.public_url.trim_end_matches('/');
+    let day = (planned - ctx.session_at).num_days();
+    let unsubscribe = unsubscribe_url(state, &ctx.patient.id);
+    let context = ReminderContext {
+        first_name: ctx.patient.name.split_whitespace().next().unwrap_or("there"),
+        language: &ctx.patient.language,
+        title: &step.title,
+        message: &step.message,
+        avoid: &step.avoid,
+        action_url: step.action.as_ref().map(|a| format!("{base}/app/{a}?reminder={}", r.id)),
+        local_time: planned.with_timezone(&tz).format("%A %-d %B, %H:%M").to_string(),
+        time_zone: &ctx.patient.time_zone,
+        day_label: if day == 0 { "the day".to_owned() } else { format!("day {day}") },
+        clinic_name: &ctx.clinic.name,
+        unsubscribe_url: unsubscribe.clone(),
+    };
+    let mut email = templates::render("reminder", to, &context)?;
+    email.message_id = Some(format!("reminder-{}@{}", r.id, mail_domain(&state.settings.mail.from)));
+    email.reply_to = ctx.clinic.reply_to.clone();
+    email.headers = vec![
+        ("List-Unsubscribe".to_owned(), format!("<{unsubscribe}>")),
+        ("List-Unsubscribe-Post".to_owned(), "List-Unsubscribe=One-Click".to_owned()),
+    ];
+    Ok(email)
+}
+
+/// The domain of the sender address, for Message-IDs.
+pub fn mail_domain(from: &str) -> String {
+    from.rsplit('@')
+        .next()
+        .map(|d| d.trim_end_matches('>').trim().to_owned())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "aftercare.localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        for attempt in 1..=3 {
+            let expected = 60 * (1 << (attempt - 1));
+            let got = backoff(60, attempt).num_milliseconds() as f64 / 1000.0;
+            assert!(got >= expected as f64 * 0.8 && got <= expected as f64 * 1.2, "{attempt}: {got}");
+        }
+        assert!(backoff(60, 30).num_seconds() <= 4320);
+    }
+
+    #[test]
+    fn message_ids_use_the_sender_domain() {
+        assert_eq!(mail_domain("Aftercare <no-reply@clinic.example>"), "clinic.example");
+        assert_eq!(mail_domain("nonsense"), "nonsense");
+    }
+}

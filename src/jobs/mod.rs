@@ -1,0 +1,71 @@
+//! Background jobs: plain `async fn(state, now)` that tests call directly; the scheduler only
+//! ticks them. Every replica may run the scheduler: reminders are claimed with leases, so two
+//! dispatchers never hold the same row.
+
+pub mod dispatch;
+pub mod missed_checkins;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::{repo::idempotency, state::AppState};
+
+/// Starts the ticking: dispatch every `tick_secs`, missed check-ins every 15 minutes, expired
+/// idempotency keys hourly. A tick that finds the previous one still running does nothing.
+pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new().await?;
+    let tick = state.settings.dispatch.tick_secs;
+    // 6-field cron (seconds first), evaluated in UTC.
+    let every = if tick < 60 { format!("*/{tick} * * * * *") } else { format!("0 */{} * * * *", (tick / 60).max(1)) };
+    scheduler
+        .add(guarded(&every, state.clone(), |s| async move {
+            if let Err(e) = dispatch::deliver_due_reminders(&s, s.now()).await {
+                tracing::error!(error = %e, "dispatch pass failed");
+            }
+        })?)
+        .await?;
+    scheduler
+        .add(guarded("0 */15 * * * *", state.clone(), |s| async move {
+            if let Err(e) = missed_checkins::check_missed_checkins(&s, s.now()).await {
+                tracing::error!(error = %e, "missed check-in pass failed");
+            }
+        })?)
+        .await?;
+    scheduler
+        .add(guarded("0 7 * * * *", state, |s| async move {
+            let now = crate::db::to_db(s.now());
+            let purged =
+                s.db.write(move |c| -> Result<usize, crate::db::DbError> { Ok(idempotency::delete_expired(c, now)?) })
+                    .await;
+            if let Err(e) = purged {
+                tracing::error!(error = %e, "idempotency purge failed");
+            }
+        })?)
+        .await?;
+    scheduler.start().await?;
+    tracing::info!(dispatch.tick_secs = tick, "scheduler started");
+    Ok(scheduler)
+}
+
+fn guarded<F, Fut>(cron: &str, state: AppState, run: F) -> anyhow::Result<Job>
+where
+    F: Fn(AppState) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let busy = Arc::new(AtomicBool::new(false));
+    let run = Arc::new(run);
+    Ok(Job::new_async(cron, move |_id, _scheduler| {
+        let (busy, state, run) = (busy.clone(), state.clone(), run.clone());
+        Box::pin(async move {
+            if busy.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            run(state).await;
+            busy.store(false, Ordering::Release);
+        })
+    })?)
+}

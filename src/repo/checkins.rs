@@ -1,0 +1,94 @@
+//! Check-ins (how the skin is recovering) and serum applications, as the patient reports them.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::{
+    DbConnection,
+    schema::{checkins, serum_applications},
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = checkins)]
+pub struct Checkin {
+    pub id: String,
+    pub clinic_id: String,
+    pub patient_id: String,
+    pub session_id: Option<String>,
+    pub redness: i32,
+    pub swelling: i32,
+    pub pain: i32,
+    pub itch: i32,
+    /// JSON array of red flags.
+    pub red_flags: String,
+    pub note: Option<String>,
+    pub reported_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = serum_applications)]
+pub struct SerumApplication {
+    pub id: String,
+    pub clinic_id: String,
+    pub patient_id: String,
+    pub session_id: Option<String>,
+    pub product: String,
+    pub applied_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert_checkin(conn: &mut DbConnection, c: &Checkin) -> QueryResult<()> {
+    diesel::insert_into(checkins::table).values(c).execute(conn).map(|_| ())
+}
+
+pub fn insert_serum(conn: &mut DbConnection, s: &SerumApplication) -> QueryResult<()> {
+    diesel::insert_into(serum_applications::table).values(s).execute(conn).map(|_| ())
+}
+
+/// A patient's check-ins, newest first.
+pub fn find_checkins(conn: &mut DbConnection, patient_id: &str, limit: i64) -> QueryResult<Vec<Checkin>> {
+    checkins::table
+        .filter(checkins::patient_id.eq(patient_id))
+        .order((checkins::reported_at.desc(), checkins::id.desc()))
+        .limit(limit)
+        .select(Checkin::as_select())
+        .load(conn)
+}
+
+/// Check-in times of a patient within a window.
+pub fn checkin_times(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<NaiveDateTime>> {
+    checkins::table
+        .filter(checkins::patient_id.eq(patient_id))
+        .filter(checkins::reported_at.between(from, to))
+        .select(checkins::reported_at)
+        .load(conn)
+}
+
+/// Serum applications of a patient within a window.
+pub fn serum_times(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<NaiveDateTime>> {
+    serum_applications::table
+        .filter(serum_applications::patient_id.eq(patient_id))
+        .filter(serum_applications::applied_at.between(from, to))
+        .select(serum_applications::applied_at)
+        .load(conn)
+}
+
+pub fn find_serum(conn: &mut DbConnection, patient_id: &str, limit: i64) -> QueryResult<Vec<SerumApplication>> {
+    serum_applications::table
+        .filter(serum_applications::patient_id.eq(patient_id))
+        .order((serum_applications::applied_at.desc(), serum_applications::id.desc()))
+        .limit(limit)
+        .select(SerumApplication::as_select())
+        .load(conn)
+}

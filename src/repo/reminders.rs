@@ -1,0 +1,235 @@
+//! Reminders: one row per planned occurrence, unique on (session, step, occurrence). The
+//! dispatcher claims due rows with a lease by setting `status = 'sending'` and moving `due_at`
+//! to the lease's end, so one index on (status, due_at) finds both due rows and rows whose lease
+//! expired (a crashed dispatcher's batch).
+
+use chrono::NaiveDateTime;
+use diesel::{
+    prelude::*,
+    sql_types::{BigInt, Timestamp},
+};
+
+use crate::db::{DbConnection, schema::reminders};
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
+#[diesel(table_name = reminders)]
+pub struct Reminder {
+    pub id: String,
+    pub clinic_id: String,
+    pub patient_id: String,
+    pub session_id: String,
+    pub protocol_id: String,
+    pub step_key: String,
+    pub occurrence: i32,
+    pub kind: String,
+    /// When the protocol put it (in UTC); `due_at` moves with snoozes, retries and leases.
+    pub planned_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub status: String,
+    pub attempts: i32,
+    pub status_reason: Option<String>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<NaiveDateTime>,
+    pub done_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert_reminder(conn: &mut DbConnection, r: &Reminder) -> QueryResult<()> {
+    diesel::insert_into(reminders::table).values(r).execute(conn).map(|_| ())
+}
+
+pub fn find_reminder(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Reminder>> {
+    reminders::table.find(id).select(Reminder::as_select()).first(conn).optional()
+}
+
+pub fn find_for_session(conn: &mut DbConnection, session_id: &str) -> QueryResult<Vec<Reminder>> {
+    reminders::table
+        .filter(reminders::session_id.eq(session_id))
+        .order((reminders::planned_at.asc(), reminders::id.asc()))
+        .select(Reminder::as_select())
+        .load(conn)
+}
+
+/// A patient's reminders: upcoming (scheduled or sending) soonest first, or past ones latest
+/// first.
+pub fn find_for_patient(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    upcoming: bool,
+    limit: i64,
+) -> QueryResult<Vec<Reminder>> {
+    let base = reminders::table.filter(reminders::patient_id.eq(patient_id));
+    if upcoming {
+        base.filter(reminders::status.eq_any(["scheduled", "sending"]))
+            .order((reminders::due_at.asc(), reminders::id.asc()))
+            .limit(limit)
+            .select(Reminder::as_select())
+            .load(conn)
+    } else {
+        base.filter(reminders::status.ne_all(["scheduled", "sending"]))
+            .order((reminders::planned_at.desc(), reminders::id.desc()))
+            .limit(limit)
+            .select(Reminder::as_select())
+            .load(conn)
+    }
+}
+
+/// Deletes a session's reminders that have not been sent (for re-planning).
+pub fn delete_scheduled_for_session(conn: &mut DbConnection, session_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        reminders::table.filter(reminders::session_id.eq(session_id)).filter(reminders::status.eq("scheduled")),
+    )
+    .execute(conn)
+}
+
+/// Cancels the scheduled reminders of the given sessions with a reason.
+pub fn cancel_scheduled(
+    conn: &mut DbConnection,
+    session_ids: &[String],
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        reminders::table.filter(reminders::session_id.eq_any(session_ids)).filter(reminders::status.eq("scheduled")),
+    )
+    .set((reminders::status.eq("cancelled"), reminders::status_reason.eq(reason), reminders::updated_at.eq(now)))
+    .execute(conn)
+}
+
+/// Cancels a patient's scheduled reminders (consent withdrawn).
+pub fn cancel_scheduled_for_patient(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        reminders::table.filter(reminders::patient_id.eq(patient_id)).filter(reminders::status.eq("scheduled")),
+    )
+    .set((reminders::status.eq("cancelled"), reminders::status_reason.eq(reason), reminders::updated_at.eq(now)))
+    .execute(conn)
+}
+
+/// Brings back a patient's future reminders cancelled for want of consent.
+pub fn revive_for_patient(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        reminders::table
+            .filter(reminders::patient_id.eq(patient_id))
+            .filter(reminders::status.eq("cancelled"))
+            .filter(reminders::status_reason.eq(reason))
+            .filter(reminders::due_at.gt(now)),
+    )
+    .set((
+        reminders::status.eq("scheduled"),
+        reminders::status_reason.eq(None::<String>),
+        reminders::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
+/// Claims up to `limit` due reminders for one dispatcher: they become `sending` until
+/// `lease_until`. PostgreSQL skips rows another dispatcher holds; SQLite has one writer.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Reminder>> {
+    match conn {
+        DbConnection::Postgres(pg) => diesel::sql_query(
+            "UPDATE reminders SET status = 'sending', due_at = $1, attempts = attempts + 1, updated_at = $2 \
+             WHERE id IN (SELECT id FROM reminders WHERE status IN ('scheduled', 'sending') AND due_at <= $2 \
+                          ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING *",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load::<Reminder>(pg),
+        DbConnection::Sqlite(lite) => diesel::sql_query(
+            "UPDATE reminders SET status = 'sending', due_at = ?, attempts = attempts + 1, updated_at = ? \
+             WHERE id IN (SELECT id FROM reminders WHERE status IN ('scheduled', 'sending') AND due_at <= ? \
+                          ORDER BY due_at LIMIT ?) \
+             RETURNING *",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load::<Reminder>(lite),
+    }
+}
+
+/// Ends a claim: sets the outcome if this dispatcher still holds the row (same attempt).
+pub fn finish_claim(
+    conn: &mut DbConnection,
+    r: &Reminder,
+    status: &str,
+    reason: Option<&str>,
+    error: Option<&str>,
+    due_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let sent_at = (status == "sent").then_some(now);
+    diesel::update(
+        reminders::table
+            .filter(reminders::id.eq(&r.id))
+            .filter(reminders::status.eq("sending"))
+            .filter(reminders::attempts.eq(r.attempts)),
+    )
+    .set((
+        reminders::status.eq(status),
+        reminders::status_reason.eq(reason),
+        reminders::last_error.eq(error),
+        reminders::due_at.eq(due_at),
+        reminders::sent_at.eq(sent_at),
+        reminders::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Reminders sent to a patient since `since` (for the daily cap).
+pub fn count_sent_since(conn: &mut DbConnection, patient_id: &str, since: NaiveDateTime) -> QueryResult<i64> {
+    reminders::table
+        .filter(reminders::patient_id.eq(patient_id))
+        .filter(reminders::sent_at.ge(since))
+        .count()
+        .get_result(conn)
+}
+
+/// Snoozes an upcoming reminder to `until`.
+pub fn snooze(conn: &mut DbConnection, id: &str, until: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(reminders::table.filter(reminders::id.eq(id)).filter(reminders::status.eq("scheduled")))
+        .set((reminders::due_at.eq(until), reminders::updated_at.eq(now)))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Marks a reminder done by the patient; an unsent one will be skipped.
+pub fn mark_done(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(reminders::table.filter(reminders::id.eq(id)).filter(reminders::done_at.is_null()))
+        .set((reminders::done_at.eq(now), reminders::updated_at.eq(now)))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Sessions with check-in reminders planned in a window: (session, patient, clinic).
+pub fn sessions_with_checkins_between(
+    conn: &mut DbConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<(String, String, String)>> {
+    reminders::table
+        .filter(reminders::kind.eq("checkin"))
+        .filter(reminders::planned_at.between(from, to))
+        .select((reminders::session_id, reminders::patient_id, reminders::clinic_id))
+        .distinct()
+        .load(conn)
+}
