@@ -60,9 +60,25 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
         })
         .await?;
     let mut report = DispatchReport { claimed: claimed.len(), ..Default::default() };
-    let outcomes: Vec<Result<Outcome, DbError>> = stream::iter(claimed)
-        .map(|r| deliver_one(state, r, now))
+    // Patients in parallel, each patient's reminders in order: the daily cap is read after the
+    // previous send of the same patient is recorded.
+    let mut by_patient: Vec<Vec<Reminder>> = Vec::new();
+    for r in claimed {
+        match by_patient.iter_mut().find(|g| g[0].patient_id == r.patient_id) {
+            Some(group) => group.push(r),
+            None => by_patient.push(vec![r]),
+        }
+    }
+    let outcomes: Vec<Result<Outcome, DbError>> = stream::iter(by_patient)
+        .map(|group| async move {
+            let mut done = Vec::with_capacity(group.len());
+            for r in group {
+                done.push(deliver_one(state, r, now).await);
+            }
+            done
+        })
         .buffer_unordered(d.concurrency.max(1))
+        .flat_map(stream::iter)
         .collect()
         .await;
     for outcome in outcomes {
@@ -306,7 +322,11 @@ fn render(state: &AppState, r: &Reminder, ctx: &Context, step: &Step, to: &str) 
         action_url: step.action.as_ref().map(|a| format!("{base}/app/{a}?reminder={}", r.id)),
         local_time: planned.with_timezone(&tz).format("%A %-d %B, %H:%M").to_string(),
         time_zone: &ctx.patient.time_zone,
-        day_label: if day == 0 { "the day".to_owned() } else { format!("day {day}") },
+        day_label: match day {
+            0 => "the day of your treatment".to_owned(),
+            1 => "the day after your treatment".to_owned(),
+            n => format!("day {n} after your treatment"),
+        },
         clinic_name: &ctx.clinic.name,
         unsubscribe_url: unsubscribe.clone(),
     };

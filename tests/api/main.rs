@@ -17,4 +17,5 @@ mod mail;
 mod matrix;
 mod operations;
 mod project;
+mod reminders;
 mod smtp_sink;
