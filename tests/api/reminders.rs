@@ -232,7 +232,7 @@ async fn a_reminder_whose_goal_is_met_is_skipped_not_sent() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     app.clock.set(at("2026-03-16T19:45:00Z"));
-    let (staff, patient) = tokens(&app).await;
+    let (_, patient) = tokens(&app).await;
     ok(
         app.post(
             "/api/v1/me/serum-applications",
@@ -477,7 +477,7 @@ async fn persistent_redness_at_72_hours_and_any_redness_at_day_seven_need_review
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     app.clock.set(at("2026-03-19T09:30:00Z"));
-    let (staff, patient) = tokens(&app).await;
+    let (_, patient) = tokens(&app).await;
     let c = ok(
         app.post("/api/v1/me/checkins", &json!({"redness": 3, "swelling": 0, "pain": 1, "itch": 0}), Some(&patient))
             .await,
