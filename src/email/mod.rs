@@ -49,6 +49,8 @@ pub enum Mailer {
     Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
     File { transport: AsyncFileTransport<Tokio1Executor>, dir: PathBuf, from: Mailbox },
     Memory { outbox: Arc<Mutex<Vec<Email>>>, from: Mailbox },
+    /// Builds every message and discards it (benchmarks: the cost of everything but the wire).
+    Null { from: Mailbox },
 }
 
 impl Mailer {
@@ -79,6 +81,11 @@ impl Mailer {
         Ok(Self::Memory { outbox: Arc::default(), from })
     }
 
+    /// A mailer that builds messages and throws them away.
+    pub fn null(from: &str) -> anyhow::Result<Self> {
+        Ok(Self::Null { from: from.parse().map_err(|e| anyhow::anyhow!("bad from address: {e}"))? })
+    }
+
     /// The messages a memory mailer holds; empty for the others.
     pub fn outbox(&self) -> Vec<Email> {
         match self {
@@ -92,12 +99,13 @@ impl Mailer {
             Self::Smtp { .. } => "smtp".to_owned(),
             Self::File { dir, .. } => format!("files in {}", dir.display()),
             Self::Memory { .. } => "memory".to_owned(),
+            Self::Null { .. } => "null".to_owned(),
         }
     }
 
     fn from(&self) -> &Mailbox {
         match self {
-            Self::Smtp { from, .. } | Self::File { from, .. } | Self::Memory { from, .. } => from,
+            Self::Smtp { from, .. } | Self::File { from, .. } | Self::Memory { from, .. } | Self::Null { from } => from,
         }
     }
 
@@ -138,6 +146,10 @@ impl Mailer {
                 .map_err(|e| MailError::Transient(format!("cannot write mail file: {e}"))),
             Self::Memory { outbox, .. } => {
                 outbox.lock().unwrap_or_else(|p| p.into_inner()).push(email.clone());
+                Ok(())
+            }
+            Self::Null { .. } => {
+                let _bytes = message.formatted();
                 Ok(())
             }
         };
