@@ -56,8 +56,17 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__DISPATCH__LEASE_SECS", "120"),
     ("AFTERCARE__DISPATCH__MAX_ATTEMPTS", "8"),
     ("AFTERCARE__DISPATCH__BACKOFF_BASE_SECS", "60"),
-    ("AFTERCARE__DISPATCH__DAILY_CAP", "6"),
+    ("AFTERCARE__DISPATCH__DAILY_CAP", "12"),
     ("AFTERCARE__DISPATCH__CHECKIN_GRACE_HOURS", "12"),
+    ("AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES", "15728640"),
+    ("AFTERCARE__PHOTOS__MAX_PIXELS", "50000000"),
+    ("AFTERCARE__PHOTOS__MAX_CONCURRENT", "2"),
+    ("AFTERCARE__PHOTOS__STORAGE", "local"),
+    ("AFTERCARE__PHOTOS__S3_BUCKET", "aftercare-photos"),
+    ("AFTERCARE__PHOTOS__S3_ENDPOINT", "http://127.0.0.1:9000"),
+    ("AFTERCARE__PHOTOS__S3_REGION", "us-east-1"),
+    ("AFTERCARE__PHOTOS__S3_ACCESS_KEY_ID", "aftercare"),
+    ("AFTERCARE__PHOTOS__S3_SECRET_ACCESS_KEY", "an-example-secret"),
     ("AFTERCARE__LOG__FORMAT", "pretty"),
     ("AFTERCARE__LOG__LEVEL", "info"),
 ];
@@ -74,7 +83,43 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub clinical: ClinicalSettings,
     pub dispatch: DispatchSettings,
+    pub photos: PhotoSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotoSettings {
+    /// Largest accepted upload, in bytes (413 beyond).
+    pub max_upload_bytes: usize,
+    /// Largest decoded image, in pixels (422 beyond; guards against decompression bombs).
+    pub max_pixels: u64,
+    /// Images processed at once (each holds a decoded image in memory).
+    pub max_concurrent: usize,
+    /// `local` (under `<data_dir>/photos`) or `s3`.
+    pub storage: String,
+    pub s3_bucket: Option<String>,
+    /// e.g. `http://127.0.0.1:9000` for an S3-compatible server.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
+}
+
+impl Default for PhotoSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 15 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_concurrent: 2,
+            storage: "local".into(),
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -94,7 +139,8 @@ pub struct DispatchSettings {
     pub max_attempts: i32,
     /// First retry delay in seconds; doubles per attempt (with jitter), capped at one hour.
     pub backoff_base_secs: i64,
-    /// At most this many reminders are emailed to one patient in 24 hours.
+    /// At most this many reminders are emailed to one patient in 24 hours: a flood guard set
+    /// above what any sane protocol sends (the default protocol peaks at 9 in 24 h, when quiet hours bunch an evening session's reminders).
     pub daily_cap: i64,
     /// Hours after a check-in reminder before it counts as missed.
     pub checkin_grace_hours: i64,
@@ -110,7 +156,7 @@ impl Default for DispatchSettings {
             lease_secs: 120,
             max_attempts: 8,
             backoff_base_secs: 60,
-            daily_cap: 6,
+            daily_cap: 12,
             checkin_grace_hours: 12,
         }
     }
@@ -200,6 +246,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             clinical: ClinicalSettings::default(),
             dispatch: DispatchSettings::default(),
+            photos: PhotoSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -314,6 +361,15 @@ impl Settings {
         anyhow::ensure!(d.backoff_base_secs >= 1, "AFTERCARE__DISPATCH__BACKOFF_BASE_SECS must be at least 1");
         anyhow::ensure!(d.daily_cap >= 1, "AFTERCARE__DISPATCH__DAILY_CAP must be at least 1");
         anyhow::ensure!(d.checkin_grace_hours >= 1, "AFTERCARE__DISPATCH__CHECKIN_GRACE_HOURS must be at least 1");
+        let p = &self.photos;
+        anyhow::ensure!(p.max_upload_bytes >= 1024, "AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES must be at least 1024");
+        anyhow::ensure!(p.max_pixels >= 1, "AFTERCARE__PHOTOS__MAX_PIXELS must be positive");
+        anyhow::ensure!(p.max_concurrent >= 1, "AFTERCARE__PHOTOS__MAX_CONCURRENT must be positive");
+        match p.storage.as_str() {
+            "local" => {}
+            "s3" => anyhow::ensure!(p.s3_bucket.is_some(), "AFTERCARE__PHOTOS__S3_BUCKET is required with storage s3"),
+            other => anyhow::bail!("AFTERCARE__PHOTOS__STORAGE must be `local` or `s3`, not `{other}`"),
+        }
         anyhow::ensure!(self.auth.max_concurrent_hashes > 0, "AFTERCARE__AUTH__MAX_CONCURRENT_HASHES must be positive");
         Ok(self)
     }

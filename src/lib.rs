@@ -17,6 +17,7 @@ pub mod email;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod media;
 pub mod repo;
 pub mod security;
 pub mod services;

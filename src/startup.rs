@@ -37,6 +37,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     tokio::task::spawn_blocking(move || {
         let db = Db::connect(&url, pool_size, timeout)?;
         db.migrate()?;
+        crate::services::scales::seed(&db)?;
         Ok::<_, anyhow::Error>(db)
     })
     .await
@@ -55,7 +56,11 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     let jwt = JwtKeys::new(&secret, &auth.issuer, &auth.audience, auth.access_token_ttl_secs);
     let max_hashes = auth.max_concurrent_hashes;
     let hasher = tokio::task::spawn_blocking(move || Hasher::new(max_hashes)).await??;
+    let photos = crate::media::store::PhotoStore::from_settings(&settings)?;
+    let heavy = Arc::new(tokio::sync::Semaphore::new(settings.photos.max_concurrent));
     Ok(AppState {
+        photos,
+        heavy,
         settings: Arc::new(settings),
         audit: crate::services::audit::AuditSink::start(db.clone()),
         db,

@@ -25,6 +25,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Buffered writer for read audit events.
     pub audit: AuditSink,
+    /// Photo bytes (local directory or S3).
+    pub photos: crate::media::store::PhotoStore,
+    /// Bounds CPU- and memory-heavy work (image processing) running at once.
+    pub heavy: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

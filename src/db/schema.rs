@@ -266,6 +266,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    photos (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        session_id -> Nullable<Text>,
+        time_point -> Text,
+        day_number -> Nullable<Integer>,
+        view -> Text,
+        area -> Nullable<Text>,
+        taken_at -> Timestamp,
+        colour_card -> Bool,
+        roi -> Nullable<Text>,
+        sha256 -> Text,
+        width -> Integer,
+        height -> Integer,
+        full_bytes -> BigInt,
+        full_key -> Text,
+        thumb_key -> Text,
+        full_etag -> Text,
+        thumb_etag -> Text,
+        a_star -> Double,
+        algorithm_version -> Text,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scales (code, version) {
+        code -> Text,
+        version -> Integer,
+        definition -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scores (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        scale_code -> Text,
+        scale_version -> Integer,
+        value -> Double,
+        item_values -> Nullable<Text>,
+        photo_ids -> Text,
+        session_id -> Nullable<Text>,
+        time_point -> Nullable<Text>,
+        rater -> Text,
+        rater_account_id -> Nullable<Text>,
+        algorithm_version -> Nullable<Text>,
+        roi -> Nullable<Text>,
+        baseline_delta -> Nullable<Double>,
+        recorded_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(patients -> clinics (clinic_id));
 diesel::joinable!(consents -> patients (patient_id));
 diesel::joinable!(courses -> patients (patient_id));
@@ -290,5 +349,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     reminders,
     checkins,
     serum_applications,
-    alerts
+    alerts,
+    photos,
+    scales,
+    scores
 );

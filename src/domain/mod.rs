@@ -1,8 +1,10 @@
 //! Pure rules with no IO: nothing here imports actix or diesel, and time is always a parameter.
 
 pub mod clinical;
+pub mod erythema;
 pub mod escalation;
 pub mod protocol;
+pub mod scales;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -426,6 +426,14 @@ mod tests {
                 }
             }
             prop_assert_eq!(planned.iter().filter(|p| p.step_key == "redness_checkin").count(), 5);
+            // The dispatcher's daily cap is a flood guard: the protocol itself stays below it. Quiet
+            // hours can bunch an evening session's reminders into the next morning: 9 at most.
+            let cap = crate::config::DispatchSettings::default().daily_cap;
+            for p in &planned {
+                let window = planned.iter().filter(|q| q.due_at >= p.due_at && q.due_at < p.due_at + Duration::hours(24)).count();
+                prop_assert!(window <= 9, "{window} reminders within 24 h of {}", p.due_at);
+                prop_assert!(i64::try_from(window).unwrap() < cap);
+            }
             prop_assert!(planned.windows(2).all(|w| w[0].due_at <= w[1].due_at));
         }
     }

@@ -46,11 +46,23 @@ pub enum MailError {
 /// Where mail goes.
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
-    File { transport: AsyncFileTransport<Tokio1Executor>, dir: PathBuf, from: Mailbox },
-    Memory { outbox: Arc<Mutex<Vec<Email>>>, from: Mailbox },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    File {
+        transport: AsyncFileTransport<Tokio1Executor>,
+        dir: PathBuf,
+        from: Mailbox,
+    },
+    Memory {
+        outbox: Arc<Mutex<Vec<Email>>>,
+        from: Mailbox,
+    },
     /// Builds every message and discards it (benchmarks: the cost of everything but the wire).
-    Null { from: Mailbox },
+    Null {
+        from: Mailbox,
+    },
 }
 
 impl Mailer {

@@ -5,7 +5,7 @@
 //! Auth endpoints are excluded: their responses hold tokens, which are never stored in clear.
 
 use actix_web::{
-    Error, HttpResponse,
+    Error, HttpMessage, HttpResponse,
     body::{BoxBody, MessageBody},
     dev::{Payload, ServiceRequest, ServiceResponse},
     http::{Method, header},
@@ -13,6 +13,7 @@ use actix_web::{
     web,
 };
 use chrono::Duration;
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -62,10 +63,32 @@ pub async fn idempotency(
         .map(|c| format!("account:{}", c.sub))
         .unwrap_or_else(|| "anonymous".to_owned());
 
-    let body = match req.extract::<web::Bytes>().await {
-        Ok(b) => b,
-        Err(_) => return Ok(req.error_response(ApiError::code(ErrorCode::PayloadTooLarge))),
+    // Buffer the body (to hash it and hand it on), bounded by what the route accepts.
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"));
+    let limit = if multipart {
+        state.settings.photos.max_upload_bytes + 64 * 1024
+    } else {
+        state.settings.server.json_limit_bytes
     };
+    let mut payload = req.take_payload();
+    let mut buffer = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return Ok(req.error_response(ApiError::new(ErrorCode::BadRequest, "The body could not be read")));
+        };
+        if buffer.len() + chunk.len() > limit {
+            return Ok(req.error_response(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("The body is larger than {limit} bytes"),
+            )));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    let body = buffer.freeze();
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str());
     hasher.update(b" ");

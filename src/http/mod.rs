@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod patients;
+pub mod photos;
 pub mod protocols;
 pub mod staff;
 pub mod unsubscribe;
@@ -78,6 +79,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/sessions/{id}/adherence").route(web::get().to(aftercare::get_session_adherence)),
+                )
+                .service(
+                    web::resource("/patients/{id}/photos")
+                        .route(web::get().to(photos::list_patient_photos))
+                        .route(web::post().to(photos::upload_patient_photo)),
+                )
+                .service(
+                    web::resource("/me/photos")
+                        .route(web::get().to(photos::list_my_photos))
+                        .route(web::post().to(photos::upload_my_photo)),
+                )
+                .service(web::resource("/photos/{id}").route(web::delete().to(photos::delete_photo)))
+                .service(web::resource("/photos/{id}/image").route(web::get().to(photos::get_photo_image)))
+                .service(web::resource("/scales").route(web::get().to(photos::list_scales)))
+                .service(
+                    web::resource("/patients/{id}/scores")
+                        .route(web::get().to(photos::list_patient_scores))
+                        .route(web::post().to(photos::create_patient_score)),
+                )
+                .service(web::resource("/me/scores").route(web::post().to(photos::create_my_score)))
+                .service(web::resource("/patients/{id}/progress").route(web::get().to(photos::get_patient_progress)))
+                .service(web::resource("/me/progress").route(web::get().to(photos::get_my_progress)))
+                .service(
+                    web::resource("/patients/{id}/progress/chart.svg")
+                        .route(web::get().to(photos::get_progress_chart_svg)),
+                )
+                .service(
+                    web::resource("/patients/{id}/progress/chart.png")
+                        .route(web::get().to(photos::get_progress_chart_png)),
                 )
                 .service(web::resource("/alerts").route(web::get().to(alerts::list_alerts)))
                 .service(web::resource("/alerts/{id}/resolve").route(web::post().to(alerts::resolve_alert)))

@@ -102,6 +102,11 @@ impl TestApp {
         Self { address, client, clock, state, _dir: dir, _pg: pg.map(|(_, db)| db) }
     }
 
+    /// The app's data directory (SQLite file, photos, mail files).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -16,6 +16,8 @@ mod invitations;
 mod mail;
 mod matrix;
 mod operations;
+mod photos;
 mod project;
+mod reliability;
 mod reminders;
 mod smtp_sink;

@@ -1,0 +1,3 @@
+DROP TABLE scores;
+DROP TABLE scales;
+DROP TABLE photos;

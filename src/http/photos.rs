@@ -1,0 +1,371 @@
+//! Photos and scores over HTTP: multipart uploads (staff and patient), lists, images with ETag
+//! caching, deletion; scales, scores, progress and its charts.
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    domain::scales::ScaleDef,
+    error::{ApiError, ApiResult, ErrorCode},
+    http::extract::{AuthUser, Json, parse_json},
+    media::chart,
+    repo::patients::Patient,
+    services::{
+        patients,
+        photos::{self, PhotoMetadata, PhotoView, View},
+        scales,
+        scores::{self, CreateScore, ProgressView, ScoreView},
+    },
+    state::AppState,
+};
+
+type Problem = crate::error::Problem;
+
+/// The multipart form of an upload (documentation of the two parts).
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the multipart body for OpenAPI")]
+pub struct PhotoUpload {
+    /// JPEG or PNG bytes (the type is read from the bytes, not the declared type).
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// JSON, as a part with content type `application/json`.
+    metadata: PhotoMetadata,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoListParams {
+    pub session_id: Option<String>,
+    pub view: Option<View>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImageParams {
+    /// `thumb` (320 px) or `full` (default).
+    pub size: Option<String>,
+}
+
+/// Reads the two parts, bounded: the image at `max` bytes (413 beyond), metadata at 16 KiB.
+async fn read_upload(mut form: Multipart, max: usize) -> ApiResult<(PhotoMetadata, Vec<u8>)> {
+    let (mut meta, mut image) = (None, None);
+    while let Some(field) = form.next().await {
+        let mut field =
+            field.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let limit = match name.as_str() {
+            "image" => max,
+            "metadata" => 16 * 1024,
+            other => return Err(ApiError::invalid(other, "unknown part; send `image` and `metadata`")),
+        };
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the {name} part is larger than {limit} bytes"),
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if name == "image" {
+            image = Some(buf);
+        } else {
+            meta = Some(parse_json::<PhotoMetadata>(&buf).map_err(|e| {
+                if e.errors.is_empty() {
+                    e
+                } else {
+                    let errors = e
+                        .errors
+                        .into_iter()
+                        .map(|f| crate::error::FieldError::new(format!("metadata.{}", f.field), f.message))
+                        .collect();
+                    ApiError::validation(errors)
+                }
+            })?);
+        }
+    }
+    match (meta, image) {
+        (Some(m), Some(i)) if !i.is_empty() => Ok((m, i)),
+        (None, _) => Err(ApiError::invalid("metadata", "is required")),
+        _ => Err(ApiError::invalid("image", "is required")),
+    }
+}
+
+fn multipart_only(req: &HttpRequest) -> ApiResult<()> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Send the photo as multipart/form-data with `image` and `metadata` parts",
+        ))
+    }
+}
+
+async fn upload_for(
+    state: &AppState,
+    user: &AuthUser,
+    patient: &Patient,
+    req: &HttpRequest,
+    form: Multipart,
+) -> ApiResult<HttpResponse> {
+    let max = state.settings.photos.max_upload_bytes;
+    multipart_only(req)?;
+    let (meta, bytes) = read_upload(form, max).await?;
+    let (view, created) = photos::upload(state, user, patient, meta, bytes).await?;
+    Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+}
+
+/// Uploads a photo for a patient (staff). Needs the patient's `photos` consent.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/photos", tag = "photos", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content = PhotoUpload, content_type = "multipart/form-data"),
+    responses(
+    (status = 201, body = PhotoView),
+    (status = 200, description = "The same image was uploaded before; that photo is returned", body = PhotoView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "No photo consent", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JPEG or PNG", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Bad metadata, too many pixels, or undecodable", body = Problem, content_type = "application/problem+json"),
+    (status = 507, description = "Photo storage is full", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn upload_patient_photo(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    req: HttpRequest,
+    form: Multipart,
+) -> ApiResult<HttpResponse> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patients::load(&state, &user, &id).await?;
+    upload_for(&state, &user, &patient, &req, form).await
+}
+
+/// Uploads a photo of the patient's own (from the app).
+#[utoipa::path(post, path = "/api/v1/me/photos", tag = "me", security(("bearer" = [])),
+    request_body(content = PhotoUpload, content_type = "multipart/form-data"),
+    responses(
+    (status = 201, body = PhotoView),
+    (status = 200, description = "The same image was uploaded before", body = PhotoView),
+    (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "No photo consent", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JPEG or PNG", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Bad metadata, too many pixels, or undecodable", body = Problem, content_type = "application/problem+json"),
+    (status = 507, description = "Photo storage is full", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn upload_my_photo(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    form: Multipart,
+) -> ApiResult<HttpResponse> {
+    let patient = patients::own(&state, &user).await?;
+    upload_for(&state, &user, &patient, &req, form).await
+}
+
+/// A patient's photos in time order (staff); filter by session or view.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/photos", tag = "photos", security(("bearer" = [])),
+    params(("id" = String, Path), PhotoListParams), responses((status = 200, body = Vec<PhotoView>),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_patient_photos(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    q: web::Query<PhotoListParams>,
+) -> ApiResult<web::Json<Vec<PhotoView>>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patients::load(&state, &user, &id).await?;
+    Ok(web::Json(photos::list(&state, &user, &patient, q.session_id.clone(), q.view).await?))
+}
+
+/// The patient's own photos.
+#[utoipa::path(get, path = "/api/v1/me/photos", tag = "me", security(("bearer" = [])),
+    params(PhotoListParams), responses((status = 200, body = Vec<PhotoView>),
+    (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_my_photos(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<PhotoListParams>,
+) -> ApiResult<web::Json<Vec<PhotoView>>> {
+    let patient = patients::own(&state, &user).await?;
+    Ok(web::Json(photos::list(&state, &user, &patient, q.session_id.clone(), q.view).await?))
+}
+
+/// The image (JPEG, metadata stripped), to the patient and their clinic's staff only.
+#[utoipa::path(get, path = "/api/v1/photos/{id}/image", tag = "photos", security(("bearer" = [])),
+    params(("id" = String, Path), ImageParams), responses(
+    (status = 200, description = "JPEG bytes", content_type = "image/jpeg", headers(("ETag" = String))),
+    (status = 304, description = "Not modified (If-None-Match)"),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_photo_image(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    q: web::Query<ImageParams>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let full = match q.size.as_deref() {
+        None | Some("full") => true,
+        Some("thumb") => false,
+        Some(_) => return Err(ApiError::new(ErrorCode::InvalidQuery, "size must be thumb or full")),
+    };
+    let photo = photos::load(&state, &user, &id).await?;
+    let etag = if full { photo.full_etag.clone() } else { photo.thumb_etag.clone() };
+    let cache = (header::CACHE_CONTROL, "private, max-age=86400");
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header(cache).finish());
+    }
+    let bytes = photos::image(&state, &user, &photo, full).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/jpeg")
+        .insert_header((header::ETAG, etag))
+        .insert_header(cache)
+        .body(bytes))
+}
+
+/// Deletes a photo and its stored files (staff, or the patient's own).
+#[utoipa::path(delete, path = "/api/v1/photos/{id}", tag = "photos", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204, description = "Deleted"),
+    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_photo(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let photo = photos::load(&state, &user, &id).await?;
+    photos::delete(&state, &user, photo).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The validated scales (all versions).
+#[utoipa::path(get, path = "/api/v1/scales", tag = "scores", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ScaleDef>)))]
+pub async fn list_scales(state: web::Data<AppState>, _user: AuthUser) -> ApiResult<web::Json<Vec<ScaleDef>>> {
+    Ok(web::Json(state.db.run(scales::all).await?))
+}
+
+/// Records a score (staff: clinician- or patient-rated).
+#[utoipa::path(post, path = "/api/v1/patients/{id}/scores", tag = "scores", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CreateScore, responses((status = 201, body = ScoreView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_patient_score(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<CreateScore>,
+) -> ApiResult<HttpResponse> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patients::load(&state, &user, &id).await?;
+    Ok(HttpResponse::Created().json(scores::create(&state, &user, &patient, body).await?))
+}
+
+/// Records a patient-rated score from the app.
+#[utoipa::path(post, path = "/api/v1/me/scores", tag = "me", security(("bearer" = [])),
+    request_body = CreateScore, responses((status = 201, body = ScoreView),
+    (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_my_score(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    Json(body): Json<CreateScore>,
+) -> ApiResult<HttpResponse> {
+    let patient = patients::own(&state, &user).await?;
+    Ok(HttpResponse::Created().json(scores::create(&state, &user, &patient, body).await?))
+}
+
+/// A patient's scores (staff).
+#[utoipa::path(get, path = "/api/v1/patients/{id}/scores", tag = "scores", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<ScoreView>),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_patient_scores(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<Vec<ScoreView>>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patients::load(&state, &user, &id).await?;
+    Ok(web::Json(scores::list(&state, &user, &patient).await?))
+}
+
+/// Progress per scale: series, baseline, latest, change, clinically meaningful (staff).
+#[utoipa::path(get, path = "/api/v1/patients/{id}/progress", tag = "scores", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ProgressView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_patient_progress(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<ProgressView>> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patients::load(&state, &user, &id).await?;
+    Ok(web::Json(scores::progress(&state, &user, &patient).await?))
+}
+
+/// The patient's own progress.
+#[utoipa::path(get, path = "/api/v1/me/progress", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = ProgressView),
+    (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_my_progress(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<ProgressView>> {
+    let patient = patients::own(&state, &user).await?;
+    Ok(web::Json(scores::progress(&state, &user, &patient).await?))
+}
+
+async fn chart_for(state: &AppState, user: &AuthUser, id: &str, png: bool) -> ApiResult<HttpResponse> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    let patient = patients::load(state, user, id).await?;
+    let progress = scores::progress(state, user, &patient).await?;
+    let permit = state.heavy.clone().acquire_owned().await.map_err(ApiError::internal)?;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        if png {
+            chart::png(&progress).map(|b| (b, "image/png"))
+        } else {
+            chart::svg(&progress).map(|s| (s.into_bytes(), "image/svg+xml"))
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("chart: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(rendered.1)
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .body(rendered.0))
+}
+
+/// The progress chart as SVG: one panel per scale, sessions marked.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/progress/chart.svg", tag = "scores", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, description = "SVG", content_type = "image/svg+xml"),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_progress_chart_svg(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    chart_for(&state, &user, &id, false).await
+}
+
+/// The progress chart as PNG.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/progress/chart.png", tag = "scores", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, description = "PNG", content_type = "image/png"),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_progress_chart_png(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    chart_for(&state, &user, &id, true).await
+}

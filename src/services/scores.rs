@@ -1,0 +1,294 @@
+//! Scores on validated scales, and progress: per scale (and rater) the series over the course,
+//! baseline, latest, change, and whether the change is clinically meaningful.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    db::{from_db, new_id, to_db},
+    domain::{
+        Role,
+        scales::{Direction, Rater, ScaleDef, meaningful, score_value},
+    },
+    error::{ApiError, ApiResult, FieldError},
+    http::extract::AuthUser,
+    repo::{
+        audit as audit_repo,
+        patients::Patient,
+        photos,
+        scores::{self, Score},
+        sessions,
+    },
+    services::{
+        audit::{self, Action},
+        photos::TimePoint,
+        scales,
+    },
+    state::AppState,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScore {
+    /// Scale code, e.g. `gais`, `posas_observer`.
+    pub scale: String,
+    /// Default: the latest version.
+    pub version: Option<i32>,
+    /// For scales scored directly.
+    pub value: Option<f64>,
+    /// For item scales (POSAS, Vancouver, Goodman & Baron quantitative).
+    pub items: Option<BTreeMap<String, f64>>,
+    /// Photos the score was made from.
+    #[serde(default)]
+    pub photo_ids: Vec<String>,
+    pub session_id: Option<String>,
+    pub time_point: Option<TimePoint>,
+    /// Who rated: `clinician` or `patient` (patients may only send `patient`).
+    pub rater: Rater,
+    /// Default now.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreView {
+    pub id: String,
+    pub scale: String,
+    pub version: i32,
+    pub value: f64,
+    pub items: Option<BTreeMap<String, f64>>,
+    pub photo_ids: Vec<String>,
+    pub session_id: Option<String>,
+    pub time_point: Option<String>,
+    pub rater: Rater,
+    pub algorithm_version: Option<String>,
+    pub change_from_baseline: Option<f64>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressPoint {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+    pub session_id: Option<String>,
+    pub score_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScaleProgress {
+    pub scale: String,
+    pub name: String,
+    pub rater: Rater,
+    pub direction: Direction,
+    pub min: f64,
+    pub max: f64,
+    pub series: Vec<ProgressPoint>,
+    pub baseline: f64,
+    pub latest: f64,
+    /// latest − baseline.
+    pub change: f64,
+    /// Whether the change is better (by the scale's direction).
+    pub improved: bool,
+    /// By the scale's rule (e.g. GAIS ≤ 3, a ≥ 1-grade drop); absent when the scale has none
+    /// or there is only the baseline.
+    pub clinically_meaningful: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionMark {
+    pub id: String,
+    pub performed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressView {
+    pub patient_id: String,
+    pub scales: Vec<ScaleProgress>,
+    /// Completed sessions, for marking on charts.
+    pub sessions: Vec<SessionMark>,
+}
+
+fn rater_name(r: Rater) -> &'static str {
+    match r {
+        Rater::Clinician => "clinician",
+        Rater::Patient => "patient",
+        Rater::Automatic => "automatic",
+    }
+}
+
+fn parse_rater(s: &str) -> Rater {
+    match s {
+        "clinician" => Rater::Clinician,
+        "patient" => Rater::Patient,
+        _ => Rater::Automatic,
+    }
+}
+
+fn view(s: Score) -> ScoreView {
+    ScoreView {
+        items: s.item_values.as_deref().and_then(|i| serde_json::from_str(i).ok()),
+        photo_ids: serde_json::from_str(&s.photo_ids).unwrap_or_default(),
+        rater: parse_rater(&s.rater),
+        recorded_at: from_db(s.recorded_at),
+        change_from_baseline: s.baseline_delta,
+        id: s.id,
+        scale: s.scale_code,
+        version: s.scale_version,
+        value: s.value,
+        session_id: s.session_id,
+        time_point: s.time_point,
+        algorithm_version: s.algorithm_version,
+    }
+}
+
+/// Records a score for a patient in the caller's scope.
+pub async fn create(state: &AppState, user: &AuthUser, patient: &Patient, body: CreateScore) -> ApiResult<ScoreView> {
+    match (user.role, body.rater) {
+        (_, Rater::Automatic) => return Err(ApiError::invalid("rater", "automatic scores come from photos only")),
+        (Role::Patient, Rater::Clinician) => return Err(ApiError::invalid("rater", "patients rate as `patient`")),
+        _ => {}
+    }
+    let now = state.now();
+    let recorded_at = body.recorded_at.unwrap_or(now);
+    if recorded_at > now + chrono::Duration::minutes(5) {
+        return Err(ApiError::invalid("recorded_at", "must not be in the future"));
+    }
+    let (pid, code, version, sid, photo_ids) =
+        (patient.id.clone(), body.scale.clone(), body.version, body.session_id.clone(), body.photo_ids.clone());
+    let (def, session_ok, photos_ok) = state
+        .db
+        .run(move |c| {
+            let def = scales::find(c, &code, version)?;
+            let session_ok = match &sid {
+                Some(s) => sessions::find_session(c, s)?.is_some_and(|s| s.patient_id == pid),
+                None => true,
+            };
+            let own: Vec<String> = photos::find_for_patient(c, &pid, None, None)?.into_iter().map(|p| p.id).collect();
+            Ok((def, session_ok, photo_ids.iter().all(|p| own.contains(p))))
+        })
+        .await?;
+    let def: ScaleDef =
+        def.ok_or_else(|| ApiError::invalid("scale", format!("`{}` is not a known scale (version)", body.scale)))?;
+    let mut errors: Vec<FieldError> = Vec::new();
+    if !def.raters.contains(&body.rater) {
+        errors.push(FieldError::new("rater", format!("this scale is not rated by `{}`", rater_name(body.rater))));
+    }
+    if !session_ok {
+        errors.push(FieldError::new("session_id", "is not a session of this patient"));
+    }
+    if !photos_ok || body.photo_ids.len() > 20 {
+        errors.push(FieldError::new("photo_ids", "must be photos of this patient (at most 20)"));
+    }
+    let value = match score_value(&def, body.value, body.items.as_ref()) {
+        Ok(v) => Some(v),
+        Err(list) => {
+            errors.extend(list.into_iter().map(|(f, m)| FieldError::new(f, m)));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let value = value.unwrap_or_default();
+    let row = Score {
+        id: new_id(),
+        clinic_id: patient.clinic_id.clone(),
+        patient_id: patient.id.clone(),
+        scale_code: def.code.clone(),
+        scale_version: def.version,
+        value,
+        item_values: body.items.as_ref().and_then(|i| serde_json::to_string(i).ok()),
+        photo_ids: serde_json::to_string(&body.photo_ids).map_err(ApiError::internal)?,
+        session_id: body.session_id.clone(),
+        time_point: body
+            .time_point
+            .and_then(|t| serde_json::to_value(t).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        rater: rater_name(body.rater).to_owned(),
+        rater_account_id: Some(user.account_id.clone()),
+        algorithm_version: None,
+        roi: None,
+        baseline_delta: None,
+        recorded_at: to_db(recorded_at),
+        created_at: to_db(now),
+    };
+    let event = audit::event(user, Action::Create, "score", Some(&row.id), Some(&patient.id), now);
+    let row = state
+        .db
+        .write(move |c| -> ApiResult<Score> {
+            let mut row = row;
+            let baseline = scores::find_for_patient(c, &row.patient_id)?
+                .into_iter()
+                .find(|s| s.scale_code == row.scale_code && s.rater == row.rater && s.recorded_at <= row.recorded_at);
+            row.baseline_delta = baseline.map(|b| row.value - b.value);
+            scores::insert_score(c, &row)?;
+            audit_repo::insert_events(c, &[event])?;
+            Ok(row)
+        })
+        .await?;
+    Ok(view(row))
+}
+
+pub async fn list(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<ScoreView>> {
+    let pid = patient.id.clone();
+    let rows = state.db.run(move |c| scores::find_for_patient(c, &pid)).await?;
+    state.audit.record(audit::event(user, Action::List, "score", None, Some(&patient.id), state.now())).await;
+    Ok(rows.into_iter().map(view).collect())
+}
+
+/// Progress per (scale, rater) over the patient's record.
+pub async fn progress(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<ProgressView> {
+    let pid = patient.id.clone();
+    let (rows, defs, sessions) = state
+        .db
+        .run(move |c| Ok((scores::find_for_patient(c, &pid)?, scales::all(c)?, sessions::find_for_patient(c, &pid)?)))
+        .await?;
+    state.audit.record(audit::event(user, Action::Read, "progress", None, Some(&patient.id), state.now())).await;
+    let mut groups: BTreeMap<(String, String), Vec<Score>> = BTreeMap::new();
+    for s in rows {
+        groups.entry((s.scale_code.clone(), s.rater.clone())).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for ((code, rater), series) in groups {
+        let Some(def) = defs.iter().filter(|d| d.code == code).max_by_key(|d| d.version) else { continue };
+        let (Some(first), Some(last)) = (series.first(), series.last()) else { continue };
+        let (baseline, latest) = (first.value, last.value);
+        let change = latest - baseline;
+        out.push(ScaleProgress {
+            scale: code,
+            name: def.name.clone(),
+            rater: parse_rater(&rater),
+            direction: def.direction,
+            min: def.min,
+            max: def.max,
+            improved: match def.direction {
+                Direction::LowerIsBetter => change < 0.0,
+                Direction::HigherIsBetter => change > 0.0,
+            },
+            clinically_meaningful: if series.len() > 1 { meaningful(def, baseline, latest) } else { None },
+            baseline,
+            latest,
+            change: (change * 100.0).round() / 100.0,
+            series: series
+                .into_iter()
+                .map(|s| ProgressPoint {
+                    at: from_db(s.recorded_at),
+                    value: s.value,
+                    session_id: s.session_id,
+                    score_id: s.id,
+                })
+                .collect(),
+        });
+    }
+    Ok(ProgressView {
+        patient_id: patient.id.clone(),
+        scales: out,
+        sessions: sessions
+            .into_iter()
+            .filter(|s| s.status == "completed")
+            .map(|s| SessionMark { performed_at: from_db(s.performed_at), id: s.id })
+            .collect(),
+    })
+}
