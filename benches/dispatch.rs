@@ -1,0 +1,730 @@
+//! Dispatch benchmark (issue 4): reminders/s through `deliver_due_reminders` with the null
+//! transport and to a loopback SMTP sink, and the cost of one dispatcher tick with 10 thousand
+//! vs 1 million stored reminders, with the claim's query plan.
+//!
+//! ```sh
+//! cargo bench --bench dispatch                                   # SQLite in a temp dir
+//! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench dispatch
+//! BENCH_SCENARIO=tick cargo bench --bench dispatch               # or `throughput`; default both
+//! ```
+//!
+//! Sizes: `BENCH_N` (due reminders per throughput run; 5,000 on SQLite, 20,000 on PostgreSQL),
+//! `BENCH_RUNS` (3), `BENCH_TICK_REPS` (7), `BENCH_BIG` (1,000,000 stored reminders).
+//!
+//! Fixtures go in through the repo functions; reminders in bulk with one SQL statement
+//! (`generate_series` on PostgreSQL, a recursive CTE on SQLite). On PostgreSQL a fresh database
+//! is created on the server named by `BENCH_DATABASE_URL` and dropped at the end.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration as StdDuration, Instant},
+};
+
+use aftercare::{
+    config::Settings,
+    db::{Backend, DbConnection, to_db},
+    email::Mailer,
+    jobs::dispatch::{DispatchReport, deliver_due_reminders},
+    repo::{
+        consents::{self, Consent},
+        courses::{self, Course},
+        patients::{self, Patient},
+        reminders,
+        screenings::{self, Screening},
+        sessions::{self, Session},
+    },
+    services::{bootstrap, reminders::current_protocol},
+    startup::{Overrides, build_state},
+    state::AppState,
+};
+use anyhow::{Context, bail};
+use chrono::{DateTime, Duration, NaiveDateTime, SubsecRound, Utc};
+use diesel::{
+    Connection, QueryableByName, RunQueryDsl, connection::SimpleConnection, pg::PgConnection, sql_types::Text,
+    sqlite::SqliteConnection,
+};
+use secrecy::SecretString;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::TcpListener,
+    runtime::Runtime,
+};
+
+/// Patients the reminders are spread over (the dispatcher works on patients in parallel).
+const PATIENTS: usize = 200;
+/// Due reminders in the tick-cost scenario.
+const TICK_DUE: u32 = 50;
+/// Occurrence (and id number) of the first tick-cost due reminder, clear of the background rows.
+const DUE_BASE: u32 = 2_000_000_000;
+const BATCH_SIZE: i64 = 200;
+const CONCURRENCY: usize = 16;
+
+fn main() -> anyhow::Result<()> {
+    let admin_url = std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    let scenario = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .or_else(|| std::env::var("BENCH_SCENARIO").ok())
+        .unwrap_or_else(|| "all".into());
+    anyhow::ensure!(
+        matches!(scenario.as_str(), "all" | "throughput" | "tick"),
+        "unknown scenario `{scenario}` (all, throughput, tick)"
+    );
+    let target = Target::create(admin_url.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let results = run(&rt, &target, &scenario);
+    // The pools' connections end with the runtime, before the database is dropped.
+    drop(rt);
+    let rows = results?;
+    println!();
+    println!("{:<10} {:<44} {:>16}", "database", "measurement", "median");
+    for row in &rows {
+        println!("{:<10} {:<44} {:>16}", target.label(), row.0, row.1);
+    }
+    Ok(())
+}
+
+/// A measurement line of the final table: (what, median).
+type Row = (String, String);
+
+fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>> {
+    let env_n = |name: &str, default: u32| -> anyhow::Result<u32> {
+        match std::env::var(name) {
+            Ok(v) => v.trim().replace('_', "").parse().with_context(|| format!("{name} is not a number")),
+            Err(_) => Ok(default),
+        }
+    };
+    let n = env_n("BENCH_N", if target.backend == Backend::Postgres { 20_000 } else { 5_000 })?;
+    let runs = env_n("BENCH_RUNS", 3)?.max(1);
+    let reps = env_n("BENCH_TICK_REPS", 7)?.max(1);
+    let big = env_n("BENCH_BIG", 1_000_000)?.max(20_000);
+
+    // Whole seconds: SQLite stores instants as text, and the bulk rows are computed in SQL.
+    let now = Utc::now().trunc_subsecs(0);
+    let null_state =
+        rt.block_on(build_state(target.settings(None), Overrides { mailer: mailer_null()?, clock: None }))?;
+    let mut seed = target.seed_connection()?;
+    let t = Instant::now();
+    let fx = seed_fixture(&null_state, &mut seed, now)?;
+    println!("[{}] fixture: clinic, {PATIENTS} patients with a session, in {:.1?}", target.label(), t.elapsed());
+
+    // State (and its SMTP pool) is dropped inside the runtime.
+    let _runtime = rt.enter();
+    let mut rows = Vec::new();
+    if scenario != "tick" {
+        let sink = rt.block_on(SmtpSink::start())?;
+        let smtp_state = rt.block_on(build_state(target.settings(Some(sink.url())), Overrides::default()))?;
+        for (label, state) in [("null transport", &null_state), ("loopback SMTP", &smtp_state)] {
+            let mut rates = Vec::new();
+            for i in 1..=runs {
+                clear_reminders(&mut seed)?;
+                let t = Instant::now();
+                insert_reminders(&mut seed, &fx, Batch::Due { prefix: "tp-", from: 1, count: n, now })?;
+                analyze(&mut seed)?;
+                let seeded = t.elapsed();
+                let (before, before_us) = (sink.count(), sink.data_phase_us());
+                let t = Instant::now();
+                let total = rt.block_on(drain(state, now))?;
+                let elapsed = t.elapsed();
+                if total.sent != n as usize {
+                    bail!("{label}: {} of {n} reminders sent ({total:?})", total.sent);
+                }
+                let mut data_phase = String::new();
+                if state.mailer.describe() == "smtp" {
+                    let got = sink.count() - before;
+                    anyhow::ensure!(got == n as usize, "{label}: the sink received {got} of {n} messages");
+                    let mean_ms = (sink.data_phase_us() - before_us) as f64 / got as f64 / 1000.0;
+                    data_phase = format!("; mean DATA phase at the sink {mean_ms:.1} ms");
+                }
+                let rate = total.sent as f64 / elapsed.as_secs_f64();
+                println!(
+                    "[{}] throughput, {label}, run {i}: seeded {n} in {seeded:.1?}; sent {} in {elapsed:.2?} = \
+                     {rate:.0}/s{data_phase}",
+                    target.label(),
+                    total.sent
+                );
+                rates.push(rate);
+            }
+            rows.push((format!("throughput, {label} ({n} due)"), format!("{:.0} reminders/s", median(&mut rates))));
+        }
+    }
+
+    if scenario != "throughput" {
+        clear_reminders(&mut seed)?;
+        let due_ids: Vec<String> = (DUE_BASE..DUE_BASE + TICK_DUE).map(|i| format!("due-{i:010}")).collect();
+        insert_reminders(&mut seed, &fx, Batch::Due { prefix: "due-", from: DUE_BASE, count: TICK_DUE, now })?;
+        let mut stored = 0;
+        for size in [10_000, big] {
+            let t = Instant::now();
+            insert_reminders(&mut seed, &fx, Batch::Background { from: stored + 1, count: size - stored, now })?;
+            analyze(&mut seed)?;
+            println!(
+                "[{}] tick: {} background reminders added (80 % sent, 20 % due in 1–366 days) and analysed in {:.1?}",
+                target.label(),
+                size - stored,
+                t.elapsed()
+            );
+            stored = size;
+            print_plans(&mut seed, now)?;
+            let m = tick_cost(rt, &null_state, &mut seed, &due_ids, now, reps)?;
+            let label = format!("{}k", size / 1000);
+            rows.push((format!("tick, {label} stored, nothing due"), fmt_ms(m.idle)));
+            rows.push((format!("tick, {label} stored: claim_due of {TICK_DUE}"), fmt_ms(m.claim)));
+            rows.push((format!("tick, {label} stored: full pass of {TICK_DUE} (null)"), fmt_ms(m.pass)));
+        }
+    }
+    Ok(rows)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database: a temp SQLite file, or a fresh PostgreSQL database dropped at the end.
+
+struct Target {
+    backend: Backend,
+    url: String,
+    /// The SQLite file (when SQLite).
+    sqlite_path: Option<String>,
+    dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        match PgConnection::establish(&self.admin_url) {
+            Ok(mut conn) => {
+                let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+                if let Err(e) = diesel::sql_query(sql).execute(&mut conn) {
+                    eprintln!("could not drop the benchmark database {}: {e}", self.name);
+                }
+            }
+            Err(e) => eprintln!("could not drop the benchmark database {}: {e}", self.name),
+        }
+    }
+}
+
+impl Target {
+    fn create(admin_url: Option<&str>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        match admin_url {
+            None => {
+                let path = dir.path().join("bench.db").display().to_string();
+                Ok(Self {
+                    backend: Backend::Sqlite,
+                    url: format!("sqlite://{path}"),
+                    sqlite_path: Some(path),
+                    dir,
+                    pg: None,
+                })
+            }
+            Some(admin_url) => {
+                let mut conn = PgConnection::establish(admin_url)
+                    .context("BENCH_DATABASE_URL is set but PostgreSQL is unreachable")?;
+                let name = format!("aftercare_bench_{}", uuid::Uuid::now_v7().simple());
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn)?;
+                let pg = PgDatabase { admin_url: admin_url.to_owned(), name: name.clone() };
+                let mut url = url::Url::parse(admin_url).context("BENCH_DATABASE_URL is not a URL")?;
+                url.set_path(&name);
+                Ok(Self { backend: Backend::Postgres, url: url.to_string(), sqlite_path: None, dir, pg: Some(pg) })
+            }
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+
+    fn settings(&self, smtp_url: Option<String>) -> Settings {
+        let mut s = Settings { data_dir: self.dir.path().to_path_buf(), ..Default::default() };
+        s.server.bind = "127.0.0.1:0".into();
+        s.database.url = Some(self.url.clone());
+        s.database.pool_size = 24;
+        s.dispatch.enabled = false;
+        s.dispatch.batch_size = BATCH_SIZE;
+        s.dispatch.concurrency = CONCURRENCY;
+        s.dispatch.daily_cap = 1_000_000_000;
+        s.auth.jwt_secret = Some(SecretString::from("bench-secret-bench-secret-bench-secret!"));
+        s.mail.smtp_url = smtp_url.map(SecretString::from);
+        s
+    }
+
+    /// A connection of its own for seeding and plans (a large page cache on SQLite, so that a
+    /// million-row insert does not thrash; the app's pooled connections keep their settings).
+    fn seed_connection(&self) -> anyhow::Result<DbConnection> {
+        match (&self.sqlite_path, &self.pg) {
+            (Some(path), _) => {
+                let mut c = SqliteConnection::establish(path)?;
+                c.batch_execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -262144;")?;
+                Ok(DbConnection::Sqlite(c))
+            }
+            (None, _) => Ok(DbConnection::Postgres(PgConnection::establish(&self.url)?)),
+        }
+    }
+}
+
+fn mailer_null() -> anyhow::Result<Option<Mailer>> {
+    Ok(Some(Mailer::null(&Settings::default().mail.from)?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding.
+
+struct Fixture {
+    clinic_id: String,
+    protocol_id: String,
+}
+
+/// A clinic and its admin, the default protocol, and `PATIENTS` consenting patients with one
+/// completed session each. Patient and session ids are `bench-p-K` / `bench-s-K`, so the bulk
+/// SQL can spread reminders over them with `i % PATIENTS`.
+fn seed_fixture(state: &AppState, conn: &mut DbConnection, now: DateTime<Utc>) -> anyhow::Result<Fixture> {
+    let admin =
+        bootstrap::create_admin(&state.db, "Bench Clinic", "admin@bench.example", "correct horse battery staple", now)?;
+    let (clinic_id, admin_id) = (admin.clinic_id, admin.account_id);
+    let at = to_db(now);
+    let performed = to_db(now - Duration::days(1));
+    let protocol_id = conn.transaction::<_, diesel::result::Error, _>(|c| {
+        let protocol = current_protocol(c, &clinic_id, now)?;
+        for k in 0..PATIENTS {
+            let (patient_id, session_id) = (format!("bench-p-{k}"), format!("bench-s-{k}"));
+            let (course_id, screening_id) = (format!("bench-c-{k}"), format!("bench-q-{k}"));
+            let (name, email) = (format!("Patient {k}"), format!("patient{k}@bench.example"));
+            patients::insert_patient(
+                c,
+                &Patient {
+                    id: patient_id.clone(),
+                    clinic_id: clinic_id.clone(),
+                    account_id: None,
+                    search_text: patients::search_text(&name, Some(&email)),
+                    name,
+                    email: Some(email),
+                    phone: None,
+                    date_of_birth: None,
+                    time_zone: "Europe/London".into(),
+                    fitzpatrick: Some(2),
+                    quiet_start: "21:00".into(),
+                    quiet_end: "08:00".into(),
+                    language: "en".into(),
+                    clinical_notes: None,
+                    archived_at: None,
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            consents::insert_consent(
+                c,
+                &Consent {
+                    id: format!("bench-consent-{k}"),
+                    clinic_id: clinic_id.clone(),
+                    patient_id: patient_id.clone(),
+                    kind: "email_reminders".into(),
+                    granted: true,
+                    actor_account_id: Some(admin_id.clone()),
+                    actor_role: "admin".into(),
+                    note: None,
+                    created_at: at,
+                },
+            )?;
+            courses::insert_course(
+                c,
+                &Course {
+                    id: course_id.clone(),
+                    clinic_id: clinic_id.clone(),
+                    patient_id: patient_id.clone(),
+                    concerns: r#"["acne_scarring"]"#.into(),
+                    planned_sessions: 3,
+                    interval_days: 28,
+                    status: "active".into(),
+                    notes: None,
+                    created_by: admin_id.clone(),
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            screenings::insert_screening(
+                c,
+                &Screening {
+                    id: screening_id.clone(),
+                    clinic_id: clinic_id.clone(),
+                    patient_id: patient_id.clone(),
+                    answers: "{}".into(),
+                    outcome: "clear".into(),
+                    findings: "[]".into(),
+                    screened_by: admin_id.clone(),
+                    override_by: None,
+                    override_reason: None,
+                    overridden_at: None,
+                    created_at: performed,
+                },
+            )?;
+            sessions::insert_session(
+                c,
+                &Session {
+                    id: session_id,
+                    clinic_id: clinic_id.clone(),
+                    patient_id,
+                    course_id,
+                    screening_id,
+                    performed_at: performed,
+                    clinician_id: admin_id.clone(),
+                    device_kind: "pen".into(),
+                    device_model: "Bench Pen".into(),
+                    cartridge_lot: None,
+                    numbing: None,
+                    products_applied: "[]".into(),
+                    erythema_grade: Some(1),
+                    pinpoint_bleeding: Some(false),
+                    notes: None,
+                    warnings: "[]".into(),
+                    status: "completed".into(),
+                    cancel_reason: None,
+                    cancelled_at: None,
+                    created_at: at,
+                    updated_at: at,
+                },
+                &[],
+            )?;
+        }
+        Ok(protocol.id)
+    })?;
+    Ok(Fixture { clinic_id, protocol_id })
+}
+
+/// Reminder rows for one bulk insert; numbers `from..from + count` become the occurrence and
+/// the id (zero-padded, so ids arrive in key order), and patient `i % PATIENTS`.
+enum Batch {
+    /// Scheduled and due: `due_at` is 60 s + (i − from) s before `now`, so consecutive claims
+    /// fall on different patients.
+    Due { prefix: &'static str, from: u32, count: u32, now: DateTime<Utc> },
+    /// History and future: every fifth row scheduled 1 to 366 days ahead, the rest sent 1 to
+    /// 366 days ago.
+    Background { from: u32, count: u32, now: DateTime<Utc> },
+}
+
+fn insert_reminders(conn: &mut DbConnection, fx: &Fixture, batch: Batch) -> anyhow::Result<usize> {
+    let pg = matches!(conn, DbConnection::Postgres(_));
+    let (prefix, from, count, now) = match batch {
+        Batch::Due { prefix, from, count, now } => (prefix, from, count, now),
+        Batch::Background { from, count, now } => ("bg-", from, count, now),
+    };
+    if count == 0 {
+        return Ok(0);
+    }
+    let to = from + (count - 1);
+    let spread = "(86400 + (i % 525600) * 60)";
+    let (offset, status, attempts, sent) = match batch {
+        Batch::Due { .. } => (format!("-(60 + (i - {from}))"), "'scheduled'".to_owned(), "0".to_owned(), None),
+        Batch::Background { .. } => (
+            format!("CASE WHEN i % 5 = 0 THEN {spread} ELSE -{spread} END"),
+            "CASE WHEN i % 5 = 0 THEN 'scheduled' ELSE 'sent' END".to_owned(),
+            "CASE WHEN i % 5 = 0 THEN 0 ELSE 1 END".to_owned(),
+            Some("i % 5 = 0"),
+        ),
+    };
+    let base = to_db(now).format("%Y-%m-%d %H:%M:%S").to_string();
+    let (instant, generator, source, id) = if pg {
+        (
+            format!("(TIMESTAMP '{base}' + ({offset}) * INTERVAL '1 second')"),
+            String::new(),
+            format!("generate_series({from}, {to}) AS g(i)"),
+            format!("'{prefix}' || lpad(CAST(i AS TEXT), 10, '0')"),
+        )
+    } else {
+        (
+            format!("strftime('%Y-%m-%d %H:%M:%S', '{base}', CAST(({offset}) AS TEXT) || ' seconds')"),
+            format!("WITH RECURSIVE g(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM g WHERE i < {to}) "),
+            "g".to_owned(),
+            format!("'{prefix}' || printf('%010d', i)"),
+        )
+    };
+    let now_lit = if pg { format!("TIMESTAMP '{base}'") } else { format!("'{base}'") };
+    let sent_at = match sent {
+        Some(unsent) => format!("CASE WHEN {unsent} THEN NULL ELSE {instant} END"),
+        None => "NULL".to_owned(),
+    };
+    let sql = format!(
+        "{generator}INSERT INTO reminders (id, clinic_id, patient_id, session_id, protocol_id, step_key, occurrence, \
+         kind, planned_at, due_at, status, attempts, status_reason, last_error, sent_at, done_at, created_at, \
+         updated_at) \
+         SELECT {id}, '{clinic}', 'bench-p-' || CAST(i % {PATIENTS} AS TEXT), \
+         'bench-s-' || CAST(i % {PATIENTS} AS TEXT), '{protocol}', 'first_day_care', i, 'avoid', {instant}, \
+         {instant}, {status}, {attempts}, NULL, NULL, {sent_at}, NULL, {now_lit}, {now_lit} FROM {source}",
+        clinic = fx.clinic_id,
+        protocol = fx.protocol_id,
+    );
+    let inserted = match conn {
+        DbConnection::Postgres(c) => diesel::sql_query(sql).execute(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
+    };
+    anyhow::ensure!(inserted == count as usize, "inserted {inserted} of {count} reminders");
+    Ok(inserted)
+}
+
+fn clear_reminders(conn: &mut DbConnection) -> anyhow::Result<()> {
+    match conn {
+        DbConnection::Postgres(c) => c.batch_execute("TRUNCATE reminders")?,
+        DbConnection::Sqlite(c) => c.batch_execute("DELETE FROM reminders")?,
+    }
+    Ok(())
+}
+
+fn analyze(conn: &mut DbConnection) -> anyhow::Result<()> {
+    match conn {
+        DbConnection::Postgres(c) => c.batch_execute("VACUUM ANALYZE reminders")?,
+        DbConnection::Sqlite(c) => c.batch_execute("ANALYZE")?,
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements.
+
+/// Passes at `now` until one claims nothing; the sum of their reports.
+async fn drain(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<DispatchReport> {
+    let mut total = DispatchReport::default();
+    loop {
+        let r = deliver_due_reminders(state, now).await?;
+        if r.claimed == 0 {
+            return Ok(total);
+        }
+        total.claimed += r.claimed;
+        total.sent += r.sent;
+        total.skipped += r.skipped;
+        total.retried += r.retried;
+        total.failed += r.failed;
+        total.cancelled += r.cancelled;
+        total.lost_lease += r.lost_lease;
+    }
+}
+
+struct TickCost {
+    idle: StdDuration,
+    claim: StdDuration,
+    pass: StdDuration,
+}
+
+/// Medians over `reps` of: a pass with nothing due; `claim_due` of the due rows alone (rolled
+/// back); a full pass over them (claim, decide, render, null send, record). The due rows are
+/// put back to `scheduled` between repetitions.
+fn tick_cost(
+    rt: &Runtime,
+    state: &AppState,
+    seed: &mut DbConnection,
+    due_ids: &[String],
+    now: DateTime<Utc>,
+    reps: u32,
+) -> anyhow::Result<TickCost> {
+    let (mut idle, mut claim, mut pass) = (Vec::new(), Vec::new(), Vec::new());
+    let lease_until = to_db(now + Duration::seconds(state.settings.dispatch.lease_secs));
+    let reset = format!(
+        "UPDATE reminders SET status = 'scheduled', attempts = 0, sent_at = NULL, status_reason = NULL, \
+         due_at = planned_at WHERE id IN ({})",
+        due_ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ")
+    );
+    // One pass to warm the pool and the caches, not counted.
+    rt.block_on(deliver_due_reminders(state, now))?;
+    for _ in 0..reps {
+        reset_due(seed, &reset, due_ids.len())?;
+        let mut pooled = state.db.get()?;
+        let conn: &mut DbConnection = &mut pooled;
+        let t = Instant::now();
+        let mut claimed = 0;
+        let rolled_back = conn.transaction::<(), diesel::result::Error, _>(|c| {
+            claimed = reminders::claim_due(c, to_db(now), lease_until, BATCH_SIZE)?.len();
+            Err(diesel::result::Error::RollbackTransaction)
+        });
+        claim.push(t.elapsed());
+        drop(pooled);
+        match rolled_back {
+            Err(diesel::result::Error::RollbackTransaction) => {}
+            Err(e) => return Err(e.into()),
+            Ok(()) => bail!("the claim was not rolled back"),
+        }
+        anyhow::ensure!(claimed == due_ids.len(), "claim_due took {claimed} of {} due rows", due_ids.len());
+
+        let t = Instant::now();
+        let report = rt.block_on(deliver_due_reminders(state, now))?;
+        pass.push(t.elapsed());
+        anyhow::ensure!(report.sent == due_ids.len(), "a pass sent {} of {} ({report:?})", report.sent, due_ids.len());
+
+        let t = Instant::now();
+        let report = rt.block_on(deliver_due_reminders(state, now))?;
+        idle.push(t.elapsed());
+        anyhow::ensure!(report.claimed == 0, "an idle pass claimed {}", report.claimed);
+    }
+    Ok(TickCost {
+        idle: median_duration(&mut idle),
+        claim: median_duration(&mut claim),
+        pass: median_duration(&mut pass),
+    })
+}
+
+fn reset_due(seed: &mut DbConnection, sql: &str, expected: usize) -> anyhow::Result<()> {
+    let n = match seed {
+        DbConnection::Postgres(c) => diesel::sql_query(sql).execute(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
+    };
+    anyhow::ensure!(n == expected, "reset {n} of {expected} due reminders");
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct PgPlanLine {
+    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlanLine {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// The plans of the claim's inner SELECT and of the whole claim statement (not executed).
+fn print_plans(conn: &mut DbConnection, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let at = to_db(now).format("%Y-%m-%d %H:%M:%S").to_string();
+    let lease: NaiveDateTime = to_db(now + Duration::seconds(120));
+    let lease = lease.format("%Y-%m-%d %H:%M:%S").to_string();
+    let (ts, ts_lease) = match conn {
+        DbConnection::Postgres(_) => (format!("TIMESTAMP '{at}'"), format!("TIMESTAMP '{lease}'")),
+        DbConnection::Sqlite(_) => (format!("'{at}'"), format!("'{lease}'")),
+    };
+    let select = format!(
+        "SELECT id FROM reminders WHERE status IN ('scheduled', 'sending') AND due_at <= {ts} ORDER BY due_at LIMIT \
+         {BATCH_SIZE}"
+    );
+    let claim = format!(
+        "UPDATE reminders SET status = 'sending', due_at = {ts_lease}, attempts = attempts + 1, updated_at = {ts} \
+         WHERE id IN ({select}{}) RETURNING *",
+        if matches!(conn, DbConnection::Postgres(_)) { " FOR UPDATE SKIP LOCKED" } else { "" }
+    );
+    for (what, sql) in [("claim's SELECT", select), ("claim UPDATE", claim)] {
+        let lines: Vec<String> = match conn {
+            DbConnection::Postgres(c) => {
+                diesel::sql_query(format!("EXPLAIN {sql}")).load::<PgPlanLine>(c)?.into_iter().map(|l| l.line).collect()
+            }
+            DbConnection::Sqlite(c) => diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load::<SqlitePlanLine>(c)?
+                .into_iter()
+                .map(|l| l.detail)
+                .collect(),
+        };
+        println!("  plan of the {what}:");
+        for line in lines {
+            println!("    {line}");
+        }
+    }
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn median_duration(values: &mut [StdDuration]) -> StdDuration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn fmt_ms(d: StdDuration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A loopback SMTP sink: enough of RFC 5321 for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP,
+// QUIT), answering each command line as it is read (so pipelined commands work), counting
+// messages and keeping none.
+
+#[derive(Clone)]
+struct SmtpSink {
+    port: u16,
+    received: Arc<AtomicUsize>,
+    /// Microseconds from the `354` reply to the end-of-data line, summed over messages.
+    data_phase_us: Arc<AtomicU64>,
+}
+
+impl SmtpSink {
+    async fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let sink =
+            SmtpSink { port: listener.local_addr()?.port(), received: Arc::default(), data_phase_us: Arc::default() };
+        let accepting = sink.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let session = accepting.clone();
+                tokio::spawn(async move { session.serve(socket).await });
+            }
+        });
+        Ok(sink)
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn count(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+
+    fn data_phase_us(&self) -> u64 {
+        self.data_phase_us.load(Ordering::SeqCst)
+    }
+
+    async fn serve(&self, socket: tokio::net::TcpStream) {
+        let _ = socket.set_nodelay(true);
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read);
+        if write.write_all(b"220 sink.bench ESMTP\r\n").await.is_err() {
+            return;
+        }
+        let mut line = Vec::with_capacity(1024);
+        loop {
+            line.clear();
+            if lines.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let verb = line.get(..4).map(|v| v.to_ascii_uppercase()).unwrap_or_default();
+            let reply: &[u8] = match verb.as_slice() {
+                b"EHLO" | b"HELO" => b"250-sink.bench\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+                b"DATA" => {
+                    if write.write_all(b"354 go ahead\r\n").await.is_err() {
+                        return;
+                    }
+                    let started = Instant::now();
+                    loop {
+                        line.clear();
+                        if lines.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == b".\r\n" {
+                            break;
+                        }
+                    }
+                    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    self.data_phase_us.fetch_add(us, Ordering::SeqCst);
+                    self.received.fetch_add(1, Ordering::SeqCst);
+                    b"250 2.0.0 queued\r\n"
+                }
+                b"QUIT" => {
+                    let _ = write.write_all(b"221 bye\r\n").await;
+                    return;
+                }
+                _ => b"250 OK\r\n",
+            };
+            if write.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
