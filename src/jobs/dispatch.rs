@@ -73,7 +73,7 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
         .map(|group| async move {
             let mut done = Vec::with_capacity(group.len());
             for r in group {
-                done.push(deliver_one(state, r, now).await);
+                done.push(deliver_one(state, r, now, lease_until).await);
             }
             done
         })
@@ -113,7 +113,17 @@ enum Outcome {
     LostLease,
 }
 
-async fn deliver_one(state: &AppState, r: Reminder, now: DateTime<Utc>) -> Result<Outcome, DbError> {
+async fn deliver_one(
+    state: &AppState,
+    r: Reminder,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Outcome, DbError> {
+    // Each claim counts an attempt, so a reminder whose dispatchers keep dying (a crash loop)
+    // fails here instead of being retried forever.
+    if r.attempts > state.settings.dispatch.max_attempts {
+        return fail(state, &r, "too_many_attempts", "claimed too many times without an outcome", now).await;
+    }
     let decision = decide(state, &r, now).await?;
     let email = match decision {
         Decision::Skip(reason) => return finish(state, &r, "skipped", Some(reason), None, now, Outcome::Skipped).await,
@@ -122,6 +132,11 @@ async fn deliver_one(state: &AppState, r: Reminder, now: DateTime<Utc>) -> Resul
         }
         Decision::Send(email) => email,
     };
+    // A slow pass must not send after its lease ran out: another dispatcher may hold the row.
+    if state.now() + Duration::seconds(5) >= lease_until {
+        let ok = finish_at(state, &r, "scheduled", Some("lease_expired"), None, now, now).await?;
+        return Ok(if ok { Outcome::Retried } else { Outcome::LostLease });
+    }
     match state.mailer.send(&email).await {
         Ok(()) => finish(state, &r, "sent", None, None, now, Outcome::Sent).await,
         Err(MailError::Transient(e)) if r.attempts < state.settings.dispatch.max_attempts => {
@@ -129,44 +144,40 @@ async fn deliver_one(state: &AppState, r: Reminder, now: DateTime<Utc>) -> Resul
             let ok = finish_at(state, &r, "scheduled", Some("retrying"), Some(&e), retry_at, now).await?;
             Ok(if ok { Outcome::Retried } else { Outcome::LostLease })
         }
-        Err(e) => {
-            let message = e.to_string();
-            let (r2, msg) = (r.clone(), message.clone());
-            let held = state
-                .db
-                .write(move |c| -> Result<Option<crate::repo::alerts::Alert>, DbError> {
-                    if !reminders::finish_claim(
-                        c,
-                        &r2,
-                        "failed",
-                        Some("undeliverable"),
-                        Some(&msg),
-                        to_db(now),
-                        to_db(now),
-                    )? {
-                        return Ok(None);
-                    }
-                    let what = Raise {
-                        severity: Severity::Review,
-                        reason: AlertReason::ReminderFailed,
-                        details: format!(
-                            "a {} reminder could not be emailed after {} attempt(s)",
-                            r2.kind, r2.attempts
-                        ),
-                    };
-                    let about = Subject {
-                        clinic_id: &r2.clinic_id,
-                        patient_id: &r2.patient_id,
-                        session_id: Some(&r2.session_id),
-                    };
-                    Ok(alerts::raise(c, &about, &what, now)?)
-                })
-                .await?;
-            tracing::warn!(reminder.id = %r.id, error = %message, "reminder failed");
-            alerts::notify(state, held.as_slice()).await;
-            Ok(Outcome::Failed)
-        }
+        Err(e) => fail(state, &r, "undeliverable", &e.to_string(), now).await,
     }
+}
+
+/// Marks a claimed reminder failed and alerts the clinic (once while open); reports a lost
+/// lease instead when another dispatcher took the row over meanwhile.
+async fn fail(
+    state: &AppState,
+    r: &Reminder,
+    reason: &'static str,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, DbError> {
+    let (r2, msg) = (r.clone(), error.to_owned());
+    let held = state
+        .db
+        .write(move |c| -> Result<Option<Option<crate::repo::alerts::Alert>>, DbError> {
+            if !reminders::finish_claim(c, &r2, "failed", Some(reason), Some(&msg), to_db(now), to_db(now))? {
+                return Ok(None);
+            }
+            let what = Raise {
+                severity: Severity::Review,
+                reason: AlertReason::ReminderFailed,
+                details: format!("a {} reminder could not be emailed after {} attempt(s)", r2.kind, r2.attempts),
+            };
+            let about =
+                Subject { clinic_id: &r2.clinic_id, patient_id: &r2.patient_id, session_id: Some(&r2.session_id) };
+            Ok(Some(alerts::raise(c, &about, &what, now)?))
+        })
+        .await?;
+    let Some(alert) = held else { return Ok(Outcome::LostLease) };
+    tracing::warn!(reminder.id = %r.id, error = %error, "reminder failed");
+    alerts::notify(state, alert.as_slice()).await;
+    Ok(Outcome::Failed)
 }
 
 /// Exponential backoff with ±20 % jitter, capped at one hour.

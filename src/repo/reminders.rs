@@ -195,11 +195,12 @@ pub fn finish_claim(
     .map(|n| n == 1)
 }
 
-/// Reminders sent to a patient since `since` (for the daily cap).
+/// Reminders sent to a patient after `since` (for the daily cap: one sent exactly 24 h ago no
+/// longer counts).
 pub fn count_sent_since(conn: &mut DbConnection, patient_id: &str, since: NaiveDateTime) -> QueryResult<i64> {
     reminders::table
         .filter(reminders::patient_id.eq(patient_id))
-        .filter(reminders::sent_at.ge(since))
+        .filter(reminders::sent_at.gt(since))
         .count()
         .get_result(conn)
 }

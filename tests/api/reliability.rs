@@ -638,3 +638,40 @@ async fn a_healthy_dispatcher_ticking_through_the_first_week_drops_no_reminder_o
     assert!(dropped.is_empty(), "reminders never emailed: {dropped:?}");
     assert_eq!(outbox_reminder_ids(&app).len(), 29);
 }
+
+#[tokio::test]
+async fn a_reminder_whose_dispatchers_keep_dying_fails_after_max_attempts_and_alerts() {
+    let app = TestApp::spawn_with(|s| s.dispatch.max_attempts = 2).await;
+    let staff = app.admin_token().await;
+    let fx = fixture(&app, &staff, "jane@x.example").await;
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    let due = due_ids(&app, &fx.session).await;
+    let lease_secs = app.state.settings.dispatch.lease_secs;
+    // Two dispatchers in a row claim the batch and die.
+    for _ in 0..2 {
+        let now = app.clock.now();
+        let (claim_now, lease_until) = (to_db(now), to_db(now + Duration::seconds(lease_secs)));
+        let crashed = app
+            .state
+            .db
+            .write(move |c| -> Result<Vec<Reminder>, DbError> {
+                Ok(reminders::claim_due(c, claim_now, lease_until, 100)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(crashed.len(), due.len());
+        app.clock.advance(Duration::seconds(lease_secs + 1));
+    }
+    // The third claim is past max_attempts: the reminders fail instead of going round forever.
+    let report = pass(&app).await;
+    assert_eq!((report.claimed, report.failed, report.sent), (due.len(), due.len(), 0), "{report:?}");
+    for id in &due {
+        let r = row(&app, id).await;
+        assert_eq!((r.status.as_str(), r.status_reason.as_deref()), ("failed", Some("too_many_attempts")));
+    }
+    assert!(outbox_reminder_ids(&app).is_empty());
+    let staff = access(&app.login(ADMIN, PASSWORD).await);
+    let alerts = ok(app.get("/api/v1/alerts", Some(&staff)).await, 200).await;
+    assert_eq!(alerts["items"].as_array().unwrap().len(), 1, "one open alert per session and reason");
+    assert_eq!(alerts["items"][0]["reason"], "reminder_failed");
+}
