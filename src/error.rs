@@ -76,7 +76,7 @@ error_codes! {
 
 impl ErrorCode {
     pub fn as_str(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        crate::domain::wire_name(self)
     }
 }
 

@@ -46,7 +46,7 @@ pub enum AlertReason {
 
 impl AlertReason {
     pub fn as_str(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        super::wire_name(self)
     }
 }
 
@@ -91,11 +91,7 @@ pub fn evaluate_checkin(
     let mut out = Vec::new();
     let since = current.at - session_at;
     if !current.red_flags.is_empty() {
-        let names: Vec<String> = current
-            .red_flags
-            .iter()
-            .filter_map(|f| serde_json::to_value(f).ok().and_then(|v| v.as_str().map(str::to_owned)))
-            .collect();
+        let names: Vec<String> = current.red_flags.iter().map(super::wire_name).collect();
         out.push(Raise {
             severity: Severity::Urgent,
             reason: AlertReason::RedFlag,

@@ -6,8 +6,18 @@ pub mod escalation;
 pub mod protocol;
 pub mod scales;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use utoipa::ToSchema;
+
+/// The snake_case name a unit enum has on the wire (and in the database's TEXT columns).
+pub fn wire_name<T: Serialize>(value: T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// A unit enum from its wire name.
+pub fn from_wire<T: DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+}
 
 /// What an account may do; every account belongs to exactly one clinic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -162,8 +162,7 @@ pub async fn list_patient_reminders(
     id: web::Path<String>,
     q: web::Query<ReminderParams>,
 ) -> ApiResult<web::Json<RemindersView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(reminders_of(&state, &user, &patient.id, q.limit).await?))
 }
 
@@ -284,8 +283,7 @@ pub async fn list_patient_checkins(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<CheckinView>>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(checkins::list_checkins(&state, &user, &patient).await?))
 }
 
@@ -298,8 +296,7 @@ pub async fn list_patient_serum_applications(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<SerumApplicationView>>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(checkins::list_serum(&state, &user, &patient).await?))
 }
 

@@ -49,10 +49,7 @@ pub async fn list_alerts(
     if !matches!(status.as_str(), "open" | "resolved") {
         return Err(ApiError::new(ErrorCode::InvalidQuery, "status must be open or resolved"));
     }
-    let severity = q.severity.map(|s| match s {
-        Severity::Review => "review",
-        Severity::Urgent => "urgent",
-    });
+    let severity = q.severity.map(crate::domain::wire_name);
     let (clinic, patient) = (user.clinic_id.clone(), q.patient_id.clone());
     let rows = state
         .db
@@ -61,7 +58,7 @@ pub async fn list_alerts(
                 c,
                 &clinic,
                 Some(&status),
-                severity,
+                severity.as_deref(),
                 patient.as_deref(),
                 cursor.as_deref(),
                 fetch_limit(limit),

@@ -93,8 +93,7 @@ pub async fn get_patient(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<PatientView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     state
         .audit
         .record(audit::event(&user, Action::Read, "patient", Some(&patient.id), Some(&patient.id), state.now()))
@@ -146,8 +145,7 @@ pub async fn resend_patient_invitation(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<PatientView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     if patient.account_id.is_some() {
         return Err(ApiError::code(crate::error::ErrorCode::AccountExists));
     }
@@ -168,8 +166,7 @@ pub async fn list_patient_consents(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<ConsentsView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(consents::read(&state, &user, &patient).await?))
 }
 
@@ -185,8 +182,7 @@ pub async fn create_patient_consent(
     id: web::Path<String>,
     Json(body): Json<ConsentChange>,
 ) -> ApiResult<HttpResponse> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(HttpResponse::Created().json(consents::change(&state, &user, &patient, body).await?))
 }
 
@@ -202,8 +198,7 @@ pub async fn create_course(
     id: web::Path<String>,
     Json(body): Json<CreateCourse>,
 ) -> ApiResult<HttpResponse> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(HttpResponse::Created().json(courses::create(&state, &user, &patient, body).await?))
 }
 
@@ -217,8 +212,7 @@ pub async fn list_patient_courses(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<CourseView>>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(courses::list(&state, &user, &patient).await?))
 }
 
@@ -232,8 +226,7 @@ pub async fn list_patient_sessions(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<SessionView>>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(sessions::list_for_patient(&state, &user, &patient).await?))
 }
 
@@ -249,8 +242,7 @@ pub async fn create_screening(
     id: web::Path<String>,
     Json(body): Json<CreateScreening>,
 ) -> ApiResult<HttpResponse> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(HttpResponse::Created().json(screenings::create(&state, &user, &patient, body).await?))
 }
 
@@ -264,7 +256,6 @@ pub async fn list_screenings(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<ScreeningView>>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patient_service::load(&state, &user, &id).await?;
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(screenings::list(&state, &user, &patient).await?))
 }

@@ -145,8 +145,7 @@ pub async fn upload_patient_photo(
     req: HttpRequest,
     form: Multipart,
 ) -> ApiResult<HttpResponse> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     upload_for(&state, &user, &patient, &req, form).await
 }
 
@@ -183,8 +182,7 @@ pub async fn list_patient_photos(
     id: web::Path<String>,
     q: web::Query<PhotoListParams>,
 ) -> ApiResult<web::Json<Vec<PhotoView>>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(photos::list(&state, &user, &patient, q.session_id.clone(), q.view).await?))
 }
 
@@ -269,8 +267,7 @@ pub async fn create_patient_score(
     id: web::Path<String>,
     Json(body): Json<CreateScore>,
 ) -> ApiResult<HttpResponse> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     Ok(HttpResponse::Created().json(scores::create(&state, &user, &patient, body).await?))
 }
 
@@ -296,8 +293,7 @@ pub async fn list_patient_scores(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<Vec<ScoreView>>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(scores::list(&state, &user, &patient).await?))
 }
 
@@ -310,8 +306,7 @@ pub async fn get_patient_progress(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<ProgressView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(&state, &user, &id).await?;
+    let patient = patients::load_for_staff(&state, &user, &id).await?;
     Ok(web::Json(scores::progress(&state, &user, &patient).await?))
 }
 

@@ -52,11 +52,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &ProgressView) -> R
         let caption = format!(
             "{} ({}, {})",
             scale.name,
-            match scale.rater {
-                crate::domain::scales::Rater::Clinician => "clinician",
-                crate::domain::scales::Rater::Patient => "patient",
-                crate::domain::scales::Rater::Automatic => "automatic",
-            },
+            crate::domain::wire_name(scale.rater),
             match scale.direction {
                 Direction::LowerIsBetter => "lower is better",
                 Direction::HigherIsBetter => "higher is better",

@@ -43,8 +43,8 @@ pub struct ResolveAlert {
 
 pub fn view(a: Alert) -> Option<AlertView> {
     Some(AlertView {
-        severity: serde_json::from_value(serde_json::Value::String(a.severity)).ok()?,
-        reason: serde_json::from_value(serde_json::Value::String(a.reason)).ok()?,
+        severity: crate::domain::from_wire(&a.severity)?,
+        reason: crate::domain::from_wire(&a.reason)?,
         created_at: from_db(a.created_at),
         resolved_at: a.resolved_at.map(from_db),
         id: a.id,
@@ -84,10 +84,7 @@ pub fn raise(
         clinic_id: clinic_id.to_owned(),
         patient_id: patient_id.to_owned(),
         session_id: session_id.map(str::to_owned),
-        severity: match severity {
-            Severity::Review => "review".into(),
-            Severity::Urgent => "urgent".into(),
-        },
+        severity: crate::domain::wire_name(severity),
         reason: reason_name,
         details: details.clone(),
         status: "open".into(),

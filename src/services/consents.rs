@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::{
     db::{from_db, new_id, to_db},
-    domain::{Role, clinical::ConsentKind},
+    domain::{Role, clinical::ConsentKind, from_wire, wire_name},
     error::{ApiError, ApiResult},
     http::extract::{AuthUser, Checks, text},
     repo::{
@@ -54,20 +54,12 @@ pub struct ConsentsView {
     pub history: Vec<ConsentEntry>,
 }
 
-fn kind_name(kind: ConsentKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-fn parse_kind(s: &str) -> Option<ConsentKind> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-}
-
 pub fn view(history: Vec<Consent>) -> ConsentsView {
     let entries: Vec<ConsentEntry> = history
         .into_iter()
         .filter_map(|c| {
             Some(ConsentEntry {
-                kind: parse_kind(&c.kind)?,
+                kind: from_wire(&c.kind)?,
                 actor_role: Role::parse(&c.actor_role)?,
                 id: c.id,
                 granted: c.granted,
@@ -116,7 +108,7 @@ pub async fn change(
         id: new_id(),
         clinic_id: patient.clinic_id.clone(),
         patient_id: patient.id.clone(),
-        kind: kind_name(body.kind),
+        kind: wire_name(body.kind),
         granted: body.granted,
         actor_account_id: Some(user.account_id.clone()),
         actor_role: user.role.as_str().to_owned(),

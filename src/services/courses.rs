@@ -72,29 +72,13 @@ pub struct CourseView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn parse_status(s: &str) -> CourseStatus {
-    match s {
-        "completed" => CourseStatus::Completed,
-        "cancelled" => CourseStatus::Cancelled,
-        _ => CourseStatus::Active,
-    }
-}
-
-fn status_name(s: CourseStatus) -> &'static str {
-    match s {
-        CourseStatus::Active => "active",
-        CourseStatus::Completed => "completed",
-        CourseStatus::Cancelled => "cancelled",
-    }
-}
-
 pub fn view(course: Course, sessions: &[Session], now: DateTime<Utc>, staff: bool) -> ApiResult<CourseView> {
     let done: Vec<&Session> = sessions.iter().filter(|s| s.status == "completed").collect();
     let last = done.iter().map(|s| from_db(s.performed_at)).max();
     let due = next_due(last, course.interval_days);
     Ok(CourseView {
         concerns: serde_json::from_str(&course.concerns).map_err(ApiError::internal)?,
-        status: parse_status(&course.status),
+        status: crate::domain::from_wire(&course.status).unwrap_or(CourseStatus::Active),
         notes: if staff { course.notes } else { None },
         sessions_done: i64::try_from(done.len()).unwrap_or(i64::MAX),
         last_session_at: last,
@@ -206,7 +190,7 @@ pub async fn update(state: &AppState, user: &AuthUser, id: &str, body: UpdateCou
     changes.concerns = body.concerns.as_deref().and_then(|cs| check_concerns(&mut c, cs));
     changes.planned_sessions = body.planned_sessions.and_then(|v| check_range(&mut c, "planned_sessions", v, 1, 12));
     changes.interval_days = body.interval_days.and_then(|v| check_range(&mut c, "interval_days", v, 1, 365));
-    changes.status = body.status.map(|s| status_name(s).to_owned());
+    changes.status = body.status.map(crate::domain::wire_name);
     changes.notes = match &body.notes {
         None => None,
         Some(None) => Some(None),

@@ -325,6 +325,12 @@ async fn try_send_invitation(state: &AppState, user: &AuthUser, patient: &Patien
     Ok(())
 }
 
+/// A patient for a staff-only endpoint: staff of the patient's clinic get it, anyone else 404.
+pub async fn load_for_staff(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Patient> {
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    load(state, user, id).await
+}
+
 /// Loads a patient in the caller's scope, or 404.
 pub async fn load(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Patient> {
     let (u, id) = (user.clone(), id.to_owned());

@@ -103,12 +103,10 @@ pub struct PhotoView {
     pub duplicate: bool,
 }
 
-fn enum_name<T: Serialize>(v: T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
+use crate::domain::wire_name as enum_name;
 
 fn enum_parse<T: serde::de::DeserializeOwned>(s: &str) -> ApiResult<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(ApiError::internal)
+    crate::domain::from_wire(s).ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown stored value `{s}`")))
 }
 
 /// Views of photos with their change from the baseline of the same view.

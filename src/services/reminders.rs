@@ -83,7 +83,7 @@ pub fn plan_session(
         if p.due_at <= now || kept.contains(&(p.step_key.clone(), p.occurrence)) {
             continue;
         }
-        let kind = serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let kind = crate::domain::wire_name(p.kind);
         reminders::insert_reminder(
             conn,
             &Reminder {

@@ -110,20 +110,12 @@ pub struct ProgressView {
     pub sessions: Vec<SessionMark>,
 }
 
-fn rater_name(r: Rater) -> &'static str {
-    match r {
-        Rater::Clinician => "clinician",
-        Rater::Patient => "patient",
-        Rater::Automatic => "automatic",
-    }
+fn rater_name(r: Rater) -> String {
+    crate::domain::wire_name(r)
 }
 
 fn parse_rater(s: &str) -> Rater {
-    match s {
-        "clinician" => Rater::Clinician,
-        "patient" => Rater::Patient,
-        _ => Rater::Automatic,
-    }
+    crate::domain::from_wire(s).unwrap_or(Rater::Automatic)
 }
 
 fn view(s: Score) -> ScoreView {
@@ -206,7 +198,7 @@ pub async fn create(state: &AppState, user: &AuthUser, patient: &Patient, body: 
             .time_point
             .and_then(|t| serde_json::to_value(t).ok())
             .and_then(|v| v.as_str().map(str::to_owned)),
-        rater: rater_name(body.rater).to_owned(),
+        rater: rater_name(body.rater),
         rater_account_id: Some(user.account_id.clone()),
         algorithm_version: None,
         roi: None,

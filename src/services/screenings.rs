@@ -66,7 +66,7 @@ pub fn view(s: Screening, valid_days: i64) -> ApiResult<ScreeningView> {
     let answers = serde_json::from_str(&s.answers).map_err(ApiError::internal)?;
     let findings = serde_json::from_str(&s.findings).map_err(ApiError::internal)?;
     let outcome: ScreeningOutcome =
-        serde_json::from_value(serde_json::Value::String(s.outcome.clone())).map_err(ApiError::internal)?;
+        crate::domain::from_wire(&s.outcome).ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown outcome")))?;
     let override_ = match (s.override_by, s.override_reason, s.overridden_at) {
         (Some(by), Some(reason), Some(at)) => Some(ScreeningOverrideView { by, reason, at: from_db(at) }),
         _ => None,
@@ -90,10 +90,6 @@ pub fn view(s: Screening, valid_days: i64) -> ApiResult<ScreeningView> {
     })
 }
 
-fn outcome_name(o: ScreeningOutcome) -> String {
-    serde_json::to_value(o).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 pub async fn create(
     state: &AppState,
     user: &AuthUser,
@@ -111,7 +107,7 @@ pub async fn create(
         clinic_id: patient.clinic_id.clone(),
         patient_id: patient.id.clone(),
         answers: serde_json::to_string(&body.answers).map_err(ApiError::internal)?,
-        outcome: outcome_name(outcome),
+        outcome: crate::domain::wire_name(outcome),
         findings: serde_json::to_string(&findings).map_err(ApiError::internal)?,
         screened_by: user.account_id.clone(),
         override_by: None,

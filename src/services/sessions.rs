@@ -137,12 +137,11 @@ pub struct SessionView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn enum_name<T: Serialize>(v: T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
+use crate::domain::wire_name as enum_name;
 
+/// A stored enum back, or a 500 (the database only holds names we wrote).
 fn enum_parse<T: serde::de::DeserializeOwned>(s: &str) -> ApiResult<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(ApiError::internal)
+    crate::domain::from_wire(s).ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown stored value `{s}`")))
 }
 
 pub fn view(s: Session, areas: &[SessionArea], staff: bool) -> ApiResult<SessionView> {
