@@ -63,10 +63,14 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
     // Patients in parallel, each patient's reminders in order: the daily cap is read after the
     // previous send of the same patient is recorded.
     let mut by_patient: Vec<Vec<Reminder>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for r in claimed {
-        match by_patient.iter_mut().find(|g| g[0].patient_id == r.patient_id) {
-            Some(group) => group.push(r),
-            None => by_patient.push(vec![r]),
+        match index.get(&r.patient_id) {
+            Some(&i) => by_patient[i].push(r),
+            None => {
+                index.insert(r.patient_id.clone(), by_patient.len());
+                by_patient.push(vec![r]);
+            }
         }
     }
     let outcomes: Vec<Result<Outcome, DbError>> = stream::iter(by_patient)
