@@ -6,6 +6,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates
 COPY openapi ./openapi
+COPY benches ./benches
 RUN cargo build --release --locked && strip target/release/aftercare
 
 # Runtime stage: a small Debian with CA certificates, running as an unprivileged user.

@@ -92,4 +92,8 @@ fn the_dockerfile_is_multi_stage_and_runs_the_server() {
     assert!(text.contains("cargo build --release --locked"));
     assert!(text.contains("AFTERCARE__SERVER__BIND=0.0.0.0:8080"));
     assert!(text.contains("USER "), "runs unprivileged");
+    // Everything the manifest and the build read must be in the image's build context.
+    for dir in ["src", "migrations", "templates", "openapi", "benches"] {
+        assert!(text.contains(&format!("COPY {dir} ./{dir}")), "the Dockerfile copies {dir}/");
+    }
 }
