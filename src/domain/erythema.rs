@@ -5,7 +5,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Mean a* over the region, sampled on a regular grid of at most [`MAX_SAMPLES`] points.
 pub const ALGORITHM: &str = "cielab-a-mean-v1";
+
+/// Larger regions are sampled every n-th pixel in both directions (a 12 MP photo: every 3rd,
+/// 1.3 million points): the mean is the same to well under 0.1 a*, at a ninth of the cost.
+pub const MAX_SAMPLES: u64 = 2_000_000;
 
 /// A region as fractions of the image (0–1), so it survives resizing.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -73,10 +78,12 @@ pub fn mean_a_star(rgb: &[u8], w: u32, h: u32, roi: Roi) -> Option<f64> {
     }
     let lut = linear_lut();
     let (x0, y0, x1, y1) = roi.pixels(w, h);
+    let area = u64::from(x1 - x0) * u64::from(y1 - y0);
+    let step = ((area as f64 / MAX_SAMPLES as f64).sqrt().ceil() as usize).max(1);
     let (mut sum, mut n) = (0.0, 0u64);
-    for y in y0..y1 {
+    for y in (y0..y1).step_by(step) {
         let row = (y as usize) * (w as usize) * 3;
-        for x in x0..x1 {
+        for x in (x0..x1).step_by(step) {
             let i = row + (x as usize) * 3;
             sum += a_star_linear(lut[rgb[i] as usize], lut[rgb[i + 1] as usize], lut[rgb[i + 2] as usize]);
             n += 1;
@@ -115,6 +122,26 @@ mod tests {
         let all = mean_a_star(&rgb, w, h, Roi::WHOLE).unwrap();
         assert!((left - 80.11).abs() < 0.1 && right.abs() < 0.01);
         assert!((all - 40.05).abs() < 0.1);
+    }
+
+    #[test]
+    fn large_regions_are_sampled_without_changing_the_mean() {
+        // 3000×1000 with a smooth gradient in red: sampled (every 2nd) vs every pixel.
+        let (w, h) = (3000u32, 1000u32);
+        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                rgb.extend([(150 + (x * 100 / w)) as u8, (120 + (y * 40 / h)) as u8, 110]);
+            }
+        }
+        let sampled = mean_a_star(&rgb, w, h, Roi::WHOLE).unwrap();
+        let lut = linear_lut();
+        let exact: f64 = rgb
+            .chunks(3)
+            .map(|p| a_star_linear(lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]))
+            .sum::<f64>()
+            / f64::from(w * h);
+        assert!((sampled - exact).abs() < 0.05, "{sampled} vs {exact}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use image::{DynamicImage, ImageFormat, ImageReader, codecs::jpeg::JpegEncoder, imageops::FilterType};
+use image::{DynamicImage, ImageFormat, ImageReader, RgbImage, codecs::jpeg::JpegEncoder, imageops::FilterType};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
@@ -79,11 +79,10 @@ fn orient(img: DynamicImage, orientation: u32) -> DynamicImage {
     }
 }
 
-fn jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, MediaError> {
+fn jpeg(rgb: &RgbImage, quality: u8) -> Result<Vec<u8>, MediaError> {
     let mut out = Vec::new();
-    let rgb = img.to_rgb8();
     JpegEncoder::new_with_quality(&mut out, quality)
-        .encode_image(&rgb)
+        .encode_image(rgb)
         .map_err(|e| MediaError::Corrupt(e.to_string()))?;
     Ok(out)
 }
@@ -109,13 +108,18 @@ pub fn process(bytes: &[u8], max_pixels: u64, roi: Roi, tz: Tz) -> Result<Proces
     reader.limits(limits);
     let decoded = reader.decode().map_err(|e| MediaError::Corrupt(e.to_string()))?;
     let (orientation, captured_at) = exif_facts(bytes, tz);
-    let img = orient(decoded, orientation);
-    let rgb = img.to_rgb8();
+    // One full-size RGB buffer from here on: consumed, not copied, and encoded by reference.
+    let rgb = orient(decoded, orientation).into_rgb8();
     let (width, height) = rgb.dimensions();
     let a_star = mean_a_star(rgb.as_raw(), width, height, roi).unwrap_or(0.0);
-    let img = DynamicImage::ImageRgb8(rgb);
-    let full_jpeg = jpeg(&img, 90)?;
-    let thumb_jpeg = jpeg(&img.resize(THUMB_EDGE, THUMB_EDGE, FilterType::Triangle), 80)?;
+    let full_jpeg = jpeg(&rgb, 90)?;
+    let scale = f64::from(THUMB_EDGE) / f64::from(width.max(height));
+    let (tw, th) = if scale < 1.0 {
+        (((f64::from(width) * scale).round() as u32).max(1), ((f64::from(height) * scale).round() as u32).max(1))
+    } else {
+        (width, height)
+    };
+    let thumb_jpeg = jpeg(&image::imageops::resize(&rgb, tw, th, FilterType::Triangle), 80)?;
     Ok(Processed {
         full_jpeg,
         thumb_jpeg,
