@@ -8,8 +8,13 @@
 //! BENCH_SCENARIO=tick cargo bench --bench dispatch               # or `throughput`; default both
 //! ```
 //!
-//! Sizes: `BENCH_N` (due reminders per throughput run; 5,000 on SQLite, 20,000 on PostgreSQL),
-//! `BENCH_RUNS` (3), `BENCH_TICK_REPS` (7), `BENCH_BIG` (1,000,000 stored reminders).
+//! Sizes: `BENCH_N` (due reminders per null-transport run; 5,000 on SQLite, 20,000 on
+//! PostgreSQL), `BENCH_SMTP_N` (per SMTP run; 5,000), `BENCH_RUNS` (3), `BENCH_TICK_REPS` (7),
+//! `BENCH_BIG` (1,000,000 stored reminders).
+//!
+//! The tick is measured on a new pool (connections that read the statistics of the table as it
+//! is) and, on SQLite, also on a pool whose connections read them during a backlog: see
+//! `stale_pool`.
 //!
 //! Fixtures go in through the repo functions; reminders in bulk with one SQL statement
 //! (`generate_series` on PostgreSQL, a recursive CTE on SQLite). On PostgreSQL a fresh database
@@ -61,6 +66,10 @@ const TICK_DUE: u32 = 50;
 const DUE_BASE: u32 = 2_000_000_000;
 const BATCH_SIZE: i64 = 200;
 const CONCURRENCY: usize = 16;
+/// Enough for `CONCURRENCY` reminders at once, the claim and the audit writer.
+const POOL_SIZE: u32 = 18;
+/// Due reminders in the backlog the stale pool's statistics are taken from.
+const BACKLOG: u32 = 5_000;
 
 fn main() -> anyhow::Result<()> {
     let admin_url = std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
@@ -98,11 +107,15 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
         }
     };
     let n = env_n("BENCH_N", if target.backend == Backend::Postgres { 20_000 } else { 5_000 })?;
+    // Through lettre every message waits ~40 ms (see the README), so more would only take longer.
+    let smtp_n = env_n("BENCH_SMTP_N", 5_000)?;
     let runs = env_n("BENCH_RUNS", 3)?.max(1);
     let reps = env_n("BENCH_TICK_REPS", 7)?.max(1);
     let big = env_n("BENCH_BIG", 1_000_000)?.max(20_000);
 
-    // Whole seconds: SQLite stores instants as text, and the bulk rows are computed in SQL.
+    // The seeding instant, in whole seconds (SQLite stores instants as text, and the bulk rows
+    // are computed in SQL). Passes run at the clock's now, as the scheduler's do: the dispatcher
+    // checks its lease against the clock.
     let now = Utc::now().trunc_subsecs(0);
     let null_state =
         rt.block_on(build_state(target.settings(None), Overrides { mailer: mailer_null()?, clock: None }))?;
@@ -117,7 +130,7 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
     if scenario != "tick" {
         let sink = rt.block_on(SmtpSink::start())?;
         let smtp_state = rt.block_on(build_state(target.settings(Some(sink.url())), Overrides::default()))?;
-        for (label, state) in [("null transport", &null_state), ("loopback SMTP", &smtp_state)] {
+        for (label, state, n) in [("null transport", &null_state, n), ("loopback SMTP", &smtp_state, smtp_n)] {
             let mut rates = Vec::new();
             for i in 1..=runs {
                 clear_reminders(&mut seed)?;
@@ -127,7 +140,7 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
                 let seeded = t.elapsed();
                 let (before, before_us) = (sink.count(), sink.data_phase_us());
                 let t = Instant::now();
-                let total = rt.block_on(drain(state, now))?;
+                let total = rt.block_on(drain(state))?;
                 let elapsed = t.elapsed();
                 if total.sent != n as usize {
                     bail!("{label}: {} of {n} reminders sent ({total:?})", total.sent);
@@ -153,6 +166,10 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
     }
 
     if scenario != "throughput" {
+        let stale = match target.backend {
+            Backend::Sqlite => Some(stale_pool(rt, target, &mut seed, &fx, now)?),
+            Backend::Postgres => None,
+        };
         clear_reminders(&mut seed)?;
         let due_ids: Vec<String> = (DUE_BASE..DUE_BASE + TICK_DUE).map(|i| format!("due-{i:010}")).collect();
         insert_reminders(&mut seed, &fx, Batch::Due { prefix: "due-", from: DUE_BASE, count: TICK_DUE, now })?;
@@ -168,12 +185,23 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
                 t.elapsed()
             );
             stored = size;
-            print_plans(&mut seed, now)?;
-            let m = tick_cost(rt, &null_state, &mut seed, &due_ids, now, reps)?;
             let label = format!("{}k", size / 1000);
+            // A new pool, as after a restart: its connections read the statistics just gathered.
+            let state =
+                rt.block_on(build_state(target.settings(None), Overrides { mailer: mailer_null()?, clock: None }))?;
+            print_plans(&mut *state.db.get()?, now, "a new pool")?;
+            let m = tick_cost(rt, &state, &mut seed, &due_ids, reps)?;
             rows.push((format!("tick, {label} stored, nothing due"), fmt_ms(m.idle)));
             rows.push((format!("tick, {label} stored: claim_due of {TICK_DUE}"), fmt_ms(m.claim)));
             rows.push((format!("tick, {label} stored: full pass of {TICK_DUE} (null)"), fmt_ms(m.pass)));
+            drop(state);
+            if let Some(stale) = &stale {
+                print_plans(&mut *stale.db.get()?, now, "a pool with statistics from a backlog")?;
+                let m = tick_cost(rt, stale, &mut seed, &due_ids, reps)?;
+                rows.push((format!("tick, {label} stored, nothing due, stale stats"), fmt_ms(m.idle)));
+                rows.push((format!("tick, {label} stored: claim_due, stale stats"), fmt_ms(m.claim)));
+                rows.push((format!("tick, {label} stored: full pass, stale stats"), fmt_ms(m.pass)));
+            }
         }
     }
     Ok(rows)
@@ -188,7 +216,8 @@ struct Target {
     /// The SQLite file (when SQLite).
     sqlite_path: Option<String>,
     dir: tempfile::TempDir,
-    pg: Option<PgDatabase>,
+    /// Drops the PostgreSQL database when the target goes.
+    _pg: Option<PgDatabase>,
 }
 
 struct PgDatabase {
@@ -221,7 +250,7 @@ impl Target {
                     url: format!("sqlite://{path}"),
                     sqlite_path: Some(path),
                     dir,
-                    pg: None,
+                    _pg: None,
                 })
             }
             Some(admin_url) => {
@@ -232,7 +261,7 @@ impl Target {
                 let pg = PgDatabase { admin_url: admin_url.to_owned(), name: name.clone() };
                 let mut url = url::Url::parse(admin_url).context("BENCH_DATABASE_URL is not a URL")?;
                 url.set_path(&name);
-                Ok(Self { backend: Backend::Postgres, url: url.to_string(), sqlite_path: None, dir, pg: Some(pg) })
+                Ok(Self { backend: Backend::Postgres, url: url.to_string(), sqlite_path: None, dir, _pg: Some(pg) })
             }
         }
     }
@@ -248,7 +277,7 @@ impl Target {
         let mut s = Settings { data_dir: self.dir.path().to_path_buf(), ..Default::default() };
         s.server.bind = "127.0.0.1:0".into();
         s.database.url = Some(self.url.clone());
-        s.database.pool_size = 24;
+        s.database.pool_size = POOL_SIZE;
         s.dispatch.enabled = false;
         s.dispatch.batch_size = BATCH_SIZE;
         s.dispatch.concurrency = CONCURRENCY;
@@ -261,13 +290,13 @@ impl Target {
     /// A connection of its own for seeding and plans (a large page cache on SQLite, so that a
     /// million-row insert does not thrash; the app's pooled connections keep their settings).
     fn seed_connection(&self) -> anyhow::Result<DbConnection> {
-        match (&self.sqlite_path, &self.pg) {
-            (Some(path), _) => {
+        match &self.sqlite_path {
+            Some(path) => {
                 let mut c = SqliteConnection::establish(path)?;
                 c.batch_execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -262144;")?;
                 Ok(DbConnection::Sqlite(c))
             }
-            (None, _) => Ok(DbConnection::Postgres(PgConnection::establish(&self.url)?)),
+            None => Ok(DbConnection::Postgres(PgConnection::establish(&self.url)?)),
         }
     }
 }
@@ -486,14 +515,45 @@ fn analyze(conn: &mut DbConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pool whose connections hold planner statistics from a backlog (SQLite only). SQLite reads
+/// `sqlite_stat1`/`sqlite_stat4` when a connection loads the schema, and an ANALYZE on another
+/// connection does not make it read them again. Here every connection of the pool loads them
+/// while the table holds nothing but `BACKLOG` due reminders (as after an outage); the pool is
+/// then used on the tables seeded afterwards.
+fn stale_pool(
+    rt: &Runtime,
+    target: &Target,
+    seed: &mut DbConnection,
+    fx: &Fixture,
+    now: DateTime<Utc>,
+) -> anyhow::Result<AppState> {
+    clear_reminders(seed)?;
+    insert_reminders(seed, fx, Batch::Due { prefix: "backlog-", from: 1, count: BACKLOG, now })?;
+    analyze(seed)?;
+    let state = rt.block_on(build_state(target.settings(None), Overrides { mailer: mailer_null()?, clock: None }))?;
+    let mut held = Vec::new();
+    for _ in 0..POOL_SIZE {
+        let mut pooled = state.db.get()?;
+        let conn: &mut DbConnection = &mut pooled;
+        if let DbConnection::Sqlite(c) = conn {
+            diesel::sql_query("SELECT id FROM reminders LIMIT 1").execute(c)?;
+        }
+        held.push(pooled);
+    }
+    drop(held);
+    clear_reminders(seed)?;
+    Ok(state)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measurements.
 
-/// Passes at `now` until one claims nothing; the sum of their reports.
-async fn drain(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<DispatchReport> {
+/// Passes (each at the clock's now, as the scheduler runs them) until one claims nothing; the
+/// sum of their reports.
+async fn drain(state: &AppState) -> anyhow::Result<DispatchReport> {
     let mut total = DispatchReport::default();
     loop {
-        let r = deliver_due_reminders(state, now).await?;
+        let r = deliver_due_reminders(state, state.now()).await?;
         if r.claimed == 0 {
             return Ok(total);
         }
@@ -521,26 +581,26 @@ fn tick_cost(
     state: &AppState,
     seed: &mut DbConnection,
     due_ids: &[String],
-    now: DateTime<Utc>,
     reps: u32,
 ) -> anyhow::Result<TickCost> {
     let (mut idle, mut claim, mut pass) = (Vec::new(), Vec::new(), Vec::new());
-    let lease_until = to_db(now + Duration::seconds(state.settings.dispatch.lease_secs));
+    let lease = Duration::seconds(state.settings.dispatch.lease_secs);
     let reset = format!(
         "UPDATE reminders SET status = 'scheduled', attempts = 0, sent_at = NULL, status_reason = NULL, \
          due_at = planned_at WHERE id IN ({})",
         due_ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ")
     );
     // One pass to warm the pool and the caches, not counted.
-    rt.block_on(deliver_due_reminders(state, now))?;
+    rt.block_on(deliver_due_reminders(state, state.now()))?;
     for _ in 0..reps {
         reset_due(seed, &reset, due_ids.len())?;
         let mut pooled = state.db.get()?;
         let conn: &mut DbConnection = &mut pooled;
+        let now = state.now();
         let t = Instant::now();
         let mut claimed = 0;
         let rolled_back = conn.transaction::<(), diesel::result::Error, _>(|c| {
-            claimed = reminders::claim_due(c, to_db(now), lease_until, BATCH_SIZE)?.len();
+            claimed = reminders::claim_due(c, to_db(now), to_db(now + lease), BATCH_SIZE)?.len();
             Err(diesel::result::Error::RollbackTransaction)
         });
         claim.push(t.elapsed());
@@ -553,14 +613,18 @@ fn tick_cost(
         anyhow::ensure!(claimed == due_ids.len(), "claim_due took {claimed} of {} due rows", due_ids.len());
 
         let t = Instant::now();
-        let report = rt.block_on(deliver_due_reminders(state, now))?;
+        let report = rt.block_on(deliver_due_reminders(state, state.now()))?;
         pass.push(t.elapsed());
         anyhow::ensure!(report.sent == due_ids.len(), "a pass sent {} of {} ({report:?})", report.sent, due_ids.len());
 
         let t = Instant::now();
-        let report = rt.block_on(deliver_due_reminders(state, now))?;
+        let report = rt.block_on(deliver_due_reminders(state, state.now()))?;
         idle.push(t.elapsed());
         anyhow::ensure!(report.claimed == 0, "an idle pass claimed {}", report.claimed);
+    }
+    for (what, samples) in [("nothing due", &idle), ("claim_due", &claim), ("full pass", &pass)] {
+        let ms: Vec<String> = samples.iter().map(|d| format!("{:.2}", d.as_secs_f64() * 1000.0)).collect();
+        println!("  {what}, ms: {}", ms.join(" "));
     }
     Ok(TickCost {
         idle: median_duration(&mut idle),
@@ -591,7 +655,7 @@ struct SqlitePlanLine {
 }
 
 /// The plans of the claim's inner SELECT and of the whole claim statement (not executed).
-fn print_plans(conn: &mut DbConnection, now: DateTime<Utc>) -> anyhow::Result<()> {
+fn print_plans(conn: &mut DbConnection, now: DateTime<Utc>, whose: &str) -> anyhow::Result<()> {
     let at = to_db(now).format("%Y-%m-%d %H:%M:%S").to_string();
     let lease: NaiveDateTime = to_db(now + Duration::seconds(120));
     let lease = lease.format("%Y-%m-%d %H:%M:%S").to_string();
@@ -599,9 +663,11 @@ fn print_plans(conn: &mut DbConnection, now: DateTime<Utc>) -> anyhow::Result<()
         DbConnection::Postgres(_) => (format!("TIMESTAMP '{at}'"), format!("TIMESTAMP '{lease}'")),
         DbConnection::Sqlite(_) => (format!("'{at}'"), format!("'{lease}'")),
     };
+    // The same text as `repo::reminders::claim_due` (SQLite names the due index explicitly).
+    let hint = if matches!(conn, DbConnection::Sqlite(_)) { " INDEXED BY reminders_due_idx" } else { "" };
     let select = format!(
-        "SELECT id FROM reminders WHERE status IN ('scheduled', 'sending') AND due_at <= {ts} ORDER BY due_at LIMIT \
-         {BATCH_SIZE}"
+        "SELECT id FROM reminders{hint} WHERE status IN ('scheduled', 'sending') AND due_at <= {ts} ORDER BY due_at \
+         LIMIT {BATCH_SIZE}"
     );
     let claim = format!(
         "UPDATE reminders SET status = 'sending', due_at = {ts_lease}, attempts = attempts + 1, updated_at = {ts} \
@@ -619,7 +685,7 @@ fn print_plans(conn: &mut DbConnection, now: DateTime<Utc>) -> anyhow::Result<()
                 .map(|l| l.detail)
                 .collect(),
         };
-        println!("  plan of the {what}:");
+        println!("  plan of the {what}, on {whose}:");
         for line in lines {
             println!("    {line}");
         }
