@@ -1,7 +1,7 @@
 //! The clinical record end to end: patients, invitations to the app, consents, screening,
 //! courses and sessions, idempotent POSTs and the audit trail.
 
-use crate::helpers::{PASSWORD, TestApp, access, assert_problem};
+use crate::helpers::{PASSWORD, TestApp, access, assert_problem, ok as body};
 use chrono::Duration;
 use reqwest::Response;
 use serde_json::{Value, json};
@@ -32,13 +32,6 @@ pub fn session_body(at: &str, area: &str, depth: f64) -> Value {
         "immediate_response": {"erythema_grade": 2, "pinpoint_bleeding": true},
         "notes": "tolerated well; patient anxious about downtime"
     })
-}
-
-async fn body(res: Response, status: u16) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 async fn patch(app: &TestApp, path: &str, payload: &Value, token: &str) -> Response {

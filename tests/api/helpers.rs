@@ -175,6 +175,15 @@ impl TestApp {
     }
 }
 
+/// Asserts the status (showing the body when it differs) and returns the JSON body
+/// (`null` for an empty one).
+pub async fn ok(res: Response, status: u16) -> Value {
+    let got = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
+}
+
 pub fn token_from_text(text: &str) -> String {
     text.split("token=").nth(1).expect("a token link").split_whitespace().next().unwrap().to_owned()
 }

@@ -5,20 +5,13 @@ use std::io::Cursor;
 
 use crate::{
     clinical::{answers, session_body},
-    helpers::{PASSWORD, TestApp, access, assert_problem},
+    helpers::{PASSWORD, TestApp, access, assert_problem, ok},
 };
 use aftercare::clock::Clock;
 use chrono::{DateTime, Utc};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use reqwest::{Response, multipart};
 use serde_json::{Value, json};
-
-async fn ok(res: Response, status: u16) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()

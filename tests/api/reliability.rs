@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::{
     clinical::{answers, session_body},
-    helpers::{PASSWORD, TestApp, access},
+    helpers::{PASSWORD, TestApp, access, ok},
     smtp_sink::SmtpSink,
 };
 use aftercare::{
@@ -17,20 +17,12 @@ use aftercare::{
 };
 use chrono::{DateTime, Duration, Utc};
 use diesel::{Connection, connection::SimpleConnection, prelude::*};
-use reqwest::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const ADMIN: &str = "admin@glow.example";
 
 /// Steps of the default protocol without a goal: a reminder of these is always emailed.
 const GOALLESS_STEPS: [&str; 3] = ["first_day_care", "no_sweating", "avoid_actives"];
-
-async fn ok(res: Response, status: u16) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()

@@ -4,7 +4,7 @@
 
 use crate::{
     clinical::{answers, session_body},
-    helpers::{PASSWORD, TestApp, access, assert_problem},
+    helpers::{PASSWORD, TestApp, access, assert_problem, ok},
 };
 use aftercare::{
     clock::Clock,
@@ -12,7 +12,6 @@ use aftercare::{
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use reqwest::Response;
 use serde_json::{Value, json};
 
 pub struct Fx {
@@ -21,13 +20,6 @@ pub struct Fx {
     pub pid: String,
     pub course: String,
     pub session: String,
-}
-
-async fn ok(res: Response, status: u16) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
 /// A patient in London with the app, consent to reminder emails, and a session at the test
