@@ -197,7 +197,7 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             match &self.source {
                 Some(cause) => {
-                    tracing::error!(error.code = %self.code.as_str(), error.cause = %format!("{cause:#}"), "request failed")
+                    tracing::error!(error.code = %self.code.as_str(), error.cause = %crate::security::redact(&format!("{cause:#}")), "request failed")
                 }
                 None => tracing::warn!(error.code = %self.code.as_str(), "request failed"),
             }

@@ -167,7 +167,9 @@ impl Mailer {
         };
         match &result {
             Ok(()) => tracing::info!(mail.to = %mask_email(&email.to), mail.transport = %self.describe(), "mail sent"),
-            Err(e) => tracing::warn!(mail.to = %mask_email(&email.to), error = %e, "mail not sent"),
+            Err(e) => {
+                tracing::warn!(mail.to = %mask_email(&email.to), error = %crate::security::redact(&e.to_string()), "mail not sent")
+            }
         }
         result
     }

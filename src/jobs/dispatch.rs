@@ -179,7 +179,7 @@ async fn fail(
         })
         .await?;
     let Some(alert) = held else { return Ok(Outcome::LostLease) };
-    tracing::warn!(reminder.id = %r.id, error = %error, "reminder failed");
+    tracing::warn!(reminder.id = %r.id, error = %crate::security::redact(error), "reminder failed");
     alerts::notify(state, alert.as_slice()).await;
     Ok(Outcome::Failed)
 }

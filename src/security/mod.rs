@@ -33,6 +33,30 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// Free text (an SMTP reply, a driver error) with every email-like token masked, for logs.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.contains('@') {
+            out.push_str(&mask_email(token));
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || "<>()[]{},;:\"'=".contains(c) {
+            flush(&mut token, &mut out);
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
 /// Lower-cases and trims an email; checks it has the form `local@domain.tld`.
 pub fn normalize_email(raw: &str) -> Option<String> {
     let email = raw.trim().to_lowercase();
@@ -58,6 +82,15 @@ mod tests {
     fn emails_are_masked_in_logs() {
         assert_eq!(mask_email("jane.doe@example.com"), "j***@example.com");
         assert_eq!(mask_email("nonsense"), "***");
+    }
+
+    #[test]
+    fn free_text_is_redacted_for_logs() {
+        assert_eq!(
+            redact("550 5.1.1 <jane.doe@example.com>: no such user (jane.doe@example.com)"),
+            "550 5.1.1 <j***@example.com>: no such user (j***@example.com)"
+        );
+        assert_eq!(redact("connection refused"), "connection refused");
     }
 
     #[test]

@@ -270,7 +270,7 @@ pub async fn send_invitation(state: &AppState, user: &AuthUser, patient: &Patien
     match try_send_invitation(state, user, patient).await {
         Ok(()) => "sent",
         Err(e) => {
-            tracing::warn!(patient.id = %patient.id, error = %e, "patient invitation not sent");
+            tracing::warn!(patient.id = %patient.id, error = %crate::security::redact(&e.to_string()), "patient invitation not sent");
             "mail_failed"
         }
     }
