@@ -6,13 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v schemathesis >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check schemathesis
 cargo build --locked --quiet
+bin="${CARGO_TARGET_DIR:-target}/debug/aftercare"
 work=$(mktemp -d)
 port=${FUZZ_PORT:-8099}
 export AFTERCARE__DATA_DIR="$work/data" AFTERCARE__SERVER__BIND="127.0.0.1:$port" AFTERCARE__LOG__LEVEL=warn
 export AFTERCARE__AUTH__LOGIN_PER_IP_PER_MINUTE=100000 AFTERCARE__AUTH__LOGIN_PER_ACCOUNT_PER_MINUTE=100000
 unset DATABASE_URL
-AFTERCARE_ADMIN_PASSWORD='fuzz-password-123' target/debug/aftercare create-admin --clinic Fuzz --email admin@fuzz.example >/dev/null
-target/debug/aftercare serve >"$work/server.log" 2>&1 &
+AFTERCARE_ADMIN_PASSWORD='fuzz-password-123' "$bin" create-admin --clinic Fuzz --email admin@fuzz.example >/dev/null
+"$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
