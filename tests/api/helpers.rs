@@ -207,3 +207,35 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(), "{body}");
     body
 }
+
+/// A treated patient: Jane Doe in London with the app, the given consents, a clear screening, a
+/// course and a session at the test clock's start (Monday 2026-03-16 09:00 UTC = 09:00 GMT).
+pub struct Treated {
+    pub staff: String,
+    pub patient: String,
+    pub pid: String,
+    pub course: String,
+    pub session: String,
+}
+
+pub async fn treated_patient(app: &TestApp, consents: &[&str]) -> Treated {
+    use crate::clinical::{answers, session_body};
+    let staff = app.admin_token().await;
+    let body = json!({"name": "Jane Doe", "email": "jane@x.example", "time_zone": "Europe/London"});
+    let p = ok(app.post("/api/v1/patients", &body, Some(&staff)).await, 201).await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let token = app.invitation_token("jane@x.example");
+    let accept = json!({"token": token, "password": PASSWORD});
+    let patient = access(&ok(app.post("/api/v1/auth/accept-invitation", &accept, None).await, 200).await);
+    for kind in consents {
+        let grant = json!({"kind": kind, "granted": true});
+        ok(app.post(&format!("/api/v1/patients/{pid}/consents"), &grant, Some(&staff)).await, 201).await;
+    }
+    ok(app.post(&format!("/api/v1/patients/{pid}/screenings"), &answers(&[]), Some(&staff)).await, 201).await;
+    let plan = json!({"concerns": ["acne_scars"], "planned_sessions": 3});
+    let c = ok(app.post(&format!("/api/v1/patients/{pid}/courses"), &plan, Some(&staff)).await, 201).await;
+    let course = c["id"].as_str().unwrap().to_owned();
+    let session = session_body("2026-03-16T09:00:00Z", "cheeks", 1.0);
+    let s = ok(app.post(&format!("/api/v1/courses/{course}/sessions"), &session, Some(&staff)).await, 201).await;
+    Treated { staff, patient, pid, course, session: s["id"].as_str().unwrap().to_owned() }
+}

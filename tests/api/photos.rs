@@ -3,10 +3,7 @@
 
 use std::io::Cursor;
 
-use crate::{
-    clinical::{answers, session_body},
-    helpers::{PASSWORD, TestApp, access, assert_problem, ok},
-};
+use crate::helpers::{PASSWORD, TestApp, access, assert_problem, ok};
 use aftercare::clock::Clock;
 use chrono::{DateTime, Utc};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
@@ -88,69 +85,11 @@ pub async fn upload(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>, meta
     app.client.post(app.url(path)).bearer_auth(token).multipart(form).send().await.unwrap()
 }
 
-pub struct Fx {
-    pub staff: String,
-    pub patient: String,
-    pub pid: String,
-    pub session: String,
-}
+pub use crate::helpers::Treated as Fx;
 
-/// A London patient with the app, a session at the clock's start, and (optionally) photo consent.
+/// The treated patient of helpers, with or without `photos` consent.
 pub async fn fixture(app: &TestApp, photo_consent: bool) -> Fx {
-    let staff = app.admin_token().await;
-    let p = ok(
-        app.post(
-            "/api/v1/patients",
-            &json!({"name": "Jane Doe", "email": "jane@x.example", "time_zone": "Europe/London"}),
-            Some(&staff),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let pid = p["id"].as_str().unwrap().to_owned();
-    let token = app.invitation_token("jane@x.example");
-    let patient = access(
-        &ok(
-            app.post("/api/v1/auth/accept-invitation", &json!({"token": token, "password": PASSWORD}), None).await,
-            200,
-        )
-        .await,
-    );
-    if photo_consent {
-        ok(
-            app.post(
-                &format!("/api/v1/patients/{pid}/consents"),
-                &json!({"kind": "photos", "granted": true}),
-                Some(&staff),
-            )
-            .await,
-            201,
-        )
-        .await;
-    }
-    ok(app.post(&format!("/api/v1/patients/{pid}/screenings"), &answers(&[]), Some(&staff)).await, 201).await;
-    let c = ok(
-        app.post(
-            &format!("/api/v1/patients/{pid}/courses"),
-            &json!({"concerns": ["acne_scars"], "planned_sessions": 3}),
-            Some(&staff),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let s = ok(
-        app.post(
-            &format!("/api/v1/courses/{}/sessions", c["id"].as_str().unwrap()),
-            &session_body("2026-03-16T09:00:00Z", "cheeks", 1.0),
-            Some(&staff),
-        )
-        .await,
-        201,
-    )
-    .await;
-    Fx { staff, patient, pid, session: s["id"].as_str().unwrap().to_owned() }
+    crate::helpers::treated_patient(app, if photo_consent { &["photos"] } else { &[] }).await
 }
 
 fn frontal_baseline() -> Value {

@@ -14,72 +14,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
-pub struct Fx {
-    pub staff: String,
-    pub patient: String,
-    pub pid: String,
-    pub course: String,
-    pub session: String,
-}
+pub use crate::helpers::Treated as Fx;
 
-/// A patient in London with the app, consent to reminder emails, and a session at the test
-/// clock's start (Monday 2026-03-16 09:00 UTC = 09:00 GMT).
+/// The treated patient of helpers, with or without `email_reminders` consent.
 pub async fn fixture(app: &TestApp, consent: bool) -> Fx {
-    let staff = app.admin_token().await;
-    let p = ok(
-        app.post(
-            "/api/v1/patients",
-            &json!({"name": "Jane Doe", "email": "jane@x.example", "time_zone": "Europe/London"}),
-            Some(&staff),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let pid = p["id"].as_str().unwrap().to_owned();
-    let token = app.invitation_token("jane@x.example");
-    let patient = access(
-        &ok(
-            app.post("/api/v1/auth/accept-invitation", &json!({"token": token, "password": PASSWORD}), None).await,
-            200,
-        )
-        .await,
-    );
-    if consent {
-        ok(
-            app.post(
-                &format!("/api/v1/patients/{pid}/consents"),
-                &json!({"kind": "email_reminders", "granted": true}),
-                Some(&staff),
-            )
-            .await,
-            201,
-        )
-        .await;
-    }
-    ok(app.post(&format!("/api/v1/patients/{pid}/screenings"), &answers(&[]), Some(&staff)).await, 201).await;
-    let c = ok(
-        app.post(
-            &format!("/api/v1/patients/{pid}/courses"),
-            &json!({"concerns": ["acne_scars"], "planned_sessions": 3}),
-            Some(&staff),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let course = c["id"].as_str().unwrap().to_owned();
-    let s = ok(
-        app.post(
-            &format!("/api/v1/courses/{course}/sessions"),
-            &session_body("2026-03-16T09:00:00Z", "cheeks", 1.0),
-            Some(&staff),
-        )
-        .await,
-        201,
-    )
-    .await;
-    Fx { staff, patient, pid, course, session: s["id"].as_str().unwrap().to_owned() }
+    crate::helpers::treated_patient(app, if consent { &["email_reminders"] } else { &[] }).await
 }
 
 async fn tokens(app: &TestApp) -> (String, String) {
