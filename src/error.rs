@@ -225,8 +225,16 @@ impl From<DbError> for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
         match e {
-            diesel::result::Error::NotFound => Self::not_found(),
+            Error::NotFound => Self::not_found(),
+            // A check-then-insert that lost a race to a concurrent request (same email, same
+            // protocol version, same photo): the state changed under it, so 409, never 500. The
+            // database's own words (constraint names, values) stay out of the answer.
+            Error::DatabaseError(Kind::UniqueViolation | Kind::ForeignKeyViolation, _) => {
+                tracing::info!(error = %crate::security::redact(&e.to_string()), "write lost a race");
+                Self::new(ErrorCode::Conflict, "A concurrent change got there first; read the resource again and retry")
+            }
             other => Self::internal(other),
         }
     }
@@ -254,6 +262,22 @@ mod tests {
         let body = serde_json::to_string(&err.problem()).unwrap();
         assert!(!body.contains("hunter2") && !body.contains("/secret/path"), "{body}");
         assert_eq!(err.problem().status, 500);
+    }
+
+    #[test]
+    fn constraint_races_are_409_without_database_words() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        for kind in [DatabaseErrorKind::UniqueViolation, DatabaseErrorKind::ForeignKeyViolation] {
+            let e = Error::DatabaseError(
+                kind,
+                Box::new(String::from("duplicate key value violates \"patients_email_key\"")),
+            );
+            let p = ApiError::from(e).problem();
+            assert_eq!((p.status, p.code), (409, ErrorCode::Conflict));
+            assert!(!p.detail.contains("patients_email_key"), "{}", p.detail);
+        }
+        let other = Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new(String::from("boom")));
+        assert_eq!(ApiError::from(other).problem().status, 500);
     }
 
     #[test]

@@ -166,6 +166,11 @@ impl Modify for CommonResponses {
                     problem("Invalid fields, or the Idempotency-Key was used with a different body")
                 });
             }
+            for write in [&mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+                write.responses.responses.entry("409".to_owned()).or_insert_with(|| {
+                    problem("Conflict with the current state (e.g. a concurrent change got there first)")
+                });
+            }
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in ops.into_iter().flatten() {
                 let responses = &mut op.responses.responses;

@@ -4,7 +4,6 @@
 use std::io::Cursor;
 
 use crate::helpers::{PASSWORD, TestApp, access, assert_problem, ok};
-use aftercare::clock::Clock;
 use chrono::{DateTime, Utc};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use reqwest::{Response, multipart};
@@ -442,7 +441,6 @@ async fn progress_shows_each_scale_over_the_course_and_charts_render() {
         "not_found",
     )
     .await;
-    let _ = app.clock.now();
 }
 
 #[tokio::test]
