@@ -58,6 +58,10 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__DISPATCH__BACKOFF_BASE_SECS", "60"),
     ("AFTERCARE__DISPATCH__DAILY_CAP", "12"),
     ("AFTERCARE__DISPATCH__CHECKIN_GRACE_HOURS", "12"),
+    ("AFTERCARE__WEBHOOKS__TICK_SECS", "2"),
+    ("AFTERCARE__WEBHOOKS__TIMEOUT_SECS", "10"),
+    ("AFTERCARE__WEBHOOKS__MAX_ATTEMPTS", "10"),
+    ("AFTERCARE__WEBHOOKS__BACKOFF_BASE_SECS", "10"),
     ("AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES", "15728640"),
     ("AFTERCARE__PHOTOS__MAX_PIXELS", "50000000"),
     ("AFTERCARE__PHOTOS__MAX_CONCURRENT", "2"),
@@ -83,6 +87,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub clinical: ClinicalSettings,
     pub dispatch: DispatchSettings,
+    pub webhooks: WebhookSettings,
     pub photos: PhotoSettings,
     pub log: LogSettings,
 }
@@ -159,6 +164,26 @@ impl Default for DispatchSettings {
             daily_cap: 12,
             checkin_grace_hours: 12,
         }
+    }
+}
+
+/// Webhook deliveries to clinic systems (sent by the same scheduler as reminders).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Seconds between delivery ticks (how soon a clinic system hears of an event).
+    pub tick_secs: u32,
+    /// Seconds to wait for a receiver's answer; the claim lease is four times this.
+    pub timeout_secs: u64,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: i32,
+    /// First retry delay in seconds; doubles per attempt (with jitter), capped at one hour.
+    pub backoff_base_secs: i64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self { tick_secs: 2, timeout_secs: 10, max_attempts: 10, backoff_base_secs: 10 }
     }
 }
 
@@ -246,6 +271,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             clinical: ClinicalSettings::default(),
             dispatch: DispatchSettings::default(),
+            webhooks: WebhookSettings::default(),
             photos: PhotoSettings::default(),
             log: LogSettings::default(),
         }
@@ -361,6 +387,11 @@ impl Settings {
         anyhow::ensure!(d.backoff_base_secs >= 1, "AFTERCARE__DISPATCH__BACKOFF_BASE_SECS must be at least 1");
         anyhow::ensure!(d.daily_cap >= 1, "AFTERCARE__DISPATCH__DAILY_CAP must be at least 1");
         anyhow::ensure!(d.checkin_grace_hours >= 1, "AFTERCARE__DISPATCH__CHECKIN_GRACE_HOURS must be at least 1");
+        let w = &self.webhooks;
+        anyhow::ensure!((1..=3600).contains(&w.tick_secs), "AFTERCARE__WEBHOOKS__TICK_SECS must be 1 to 3600");
+        anyhow::ensure!((1..=120).contains(&w.timeout_secs), "AFTERCARE__WEBHOOKS__TIMEOUT_SECS must be 1 to 120");
+        anyhow::ensure!(w.max_attempts >= 1, "AFTERCARE__WEBHOOKS__MAX_ATTEMPTS must be at least 1");
+        anyhow::ensure!(w.backoff_base_secs >= 1, "AFTERCARE__WEBHOOKS__BACKOFF_BASE_SECS must be at least 1");
         let p = &self.photos;
         anyhow::ensure!(p.max_upload_bytes >= 1024, "AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES must be at least 1024");
         anyhow::ensure!(p.max_pixels >= 1, "AFTERCARE__PHOTOS__MAX_PIXELS must be positive");

@@ -58,8 +58,10 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     let hasher = tokio::task::spawn_blocking(move || Hasher::new(max_hashes)).await??;
     let photos = crate::media::store::PhotoStore::from_settings(&settings)?;
     let heavy = Arc::new(tokio::sync::Semaphore::new(settings.photos.max_concurrent));
+    let webhook_client = crate::jobs::webhooks::client(&settings.webhooks)?;
     Ok(AppState {
         photos,
+        webhook_client,
         heavy,
         settings: Arc::new(settings),
         audit: crate::services::audit::AuditSink::start(db.clone()),

@@ -29,6 +29,8 @@ pub struct AppState {
     pub photos: crate::media::store::PhotoStore,
     /// Bounds CPU- and memory-heavy work (image processing) running at once.
     pub heavy: Arc<tokio::sync::Semaphore>,
+    /// HTTP client for webhook deliveries (timeouts set, redirects not followed).
+    pub webhook_client: reqwest::Client,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod courses;
 pub mod extract;
 pub mod idempotency;
+pub mod interop;
 pub mod me;
 pub mod metrics;
 pub mod middleware;
@@ -19,6 +20,7 @@ pub mod photos;
 pub mod protocols;
 pub mod staff;
 pub mod unsubscribe;
+pub mod webhooks;
 
 use actix_web::{HttpResponse, web};
 
@@ -126,6 +128,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(unsubscribe::unsubscribe_page))
                         .route(web::post().to(unsubscribe::unsubscribe)),
                 )
+                .service(web::resource("/me/fhir").route(web::get().to(interop::get_my_fhir)))
+                .service(web::resource("/me/export").route(web::get().to(interop::get_my_export)))
+                .service(web::resource("/me/calendar.ics").route(web::get().to(interop::get_calendar)))
+                .service(
+                    web::resource("/me/calendar-feed")
+                        .route(web::get().to(interop::get_calendar_feed))
+                        .route(web::post().to(interop::create_calendar_feed))
+                        .route(web::delete().to(interop::delete_calendar_feed)),
+                )
+                .service(web::resource("/patients/{id}/fhir").route(web::get().to(interop::get_patient_fhir)))
+                .service(
+                    web::resource("/webhooks")
+                        .route(web::get().to(webhooks::list_webhooks))
+                        .route(web::post().to(webhooks::create_webhook)),
+                )
+                .service(
+                    web::resource("/webhooks/{id}")
+                        .route(web::get().to(webhooks::get_webhook))
+                        .route(web::patch().to(webhooks::update_webhook))
+                        .route(web::delete().to(webhooks::delete_webhook)),
+                )
+                .service(
+                    web::resource("/webhooks/{id}/rotate-secret")
+                        .route(web::post().to(webhooks::rotate_webhook_secret)),
+                )
+                .service(
+                    web::resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::list_webhook_deliveries)),
+                )
+                .service(
+                    web::resource("/webhooks/deliveries/{id}/resend")
+                        .route(web::post().to(webhooks::resend_webhook_delivery)),
+                )
                 .service(web::resource("/me/courses").route(web::get().to(me::list_my_courses)))
                 .service(web::resource("/me/sessions").route(web::get().to(me::list_my_sessions)))
                 .service(
@@ -136,7 +170,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/patients/{id}")
                         .route(web::get().to(patients::get_patient))
-                        .route(web::patch().to(patients::update_patient)),
+                        .route(web::patch().to(patients::update_patient))
+                        .route(web::delete().to(interop::erase_patient)),
                 )
                 .service(web::resource("/patients/{id}/archive").route(web::post().to(patients::archive_patient)))
                 .service(

@@ -26,7 +26,10 @@ use crate::{
         reminders::{self, Reminder},
         sessions,
     },
-    services::alerts::{self, Subject},
+    services::{
+        alerts::{self, Subject},
+        webhooks::{self, EventType},
+    },
     state::AppState,
 };
 
@@ -168,6 +171,15 @@ async fn fail(
             if !reminders::finish_claim(c, &r2, "failed", Some(reason), Some(&msg), to_db(now), to_db(now))? {
                 return Ok(None);
             }
+            let data = serde_json::json!({
+                "reminder_id": r2.id,
+                "patient_id": r2.patient_id,
+                "session_id": r2.session_id,
+                "kind": r2.kind,
+                "attempts": r2.attempts,
+                "reason": reason,
+            });
+            webhooks::enqueue(c, &r2.clinic_id, EventType::ReminderFailed, Some(&r2.patient_id), data, now)?;
             let what = Raise {
                 severity: Severity::Review,
                 reason: AlertReason::ReminderFailed,

@@ -4,6 +4,7 @@
 
 pub mod dispatch;
 pub mod missed_checkins;
+pub mod webhooks;
 
 use std::sync::{
     Arc,
@@ -14,8 +15,8 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::{repo::idempotency, state::AppState};
 
-/// Starts the ticking: dispatch every `tick_secs`, missed check-ins every 15 minutes, expired
-/// idempotency keys hourly. A tick that finds the previous one still running does nothing.
+/// Starts the ticking: dispatch every `tick_secs`, webhooks every `webhooks.tick_secs`, missed
+/// check-ins every 15 minutes, expired idempotency keys hourly. A tick that finds the previous one still running does nothing.
 pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
     let tick = state.settings.dispatch.tick_secs;
@@ -25,6 +26,16 @@ pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
         .add(guarded(&every, state.clone(), |s| async move {
             if let Err(e) = dispatch::deliver_due_reminders(&s, s.now()).await {
                 tracing::error!(error = %e, "dispatch pass failed");
+            }
+        })?)
+        .await?;
+    let hooks = state.settings.webhooks.tick_secs;
+    let hooks_every =
+        if hooks < 60 { format!("*/{hooks} * * * * *") } else { format!("0 */{} * * * *", (hooks / 60).max(1)) };
+    scheduler
+        .add(guarded(&hooks_every, state.clone(), |s| async move {
+            if let Err(e) = webhooks::deliver_due_webhooks(&s, s.now()).await {
+                tracing::error!(error = %e, "webhook pass failed");
             }
         })?)
         .await?;

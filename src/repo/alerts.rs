@@ -81,3 +81,12 @@ pub fn resolve(conn: &mut DbConnection, id: &str, by: &str, note: &str, at: Naiv
         .execute(conn)
         .map(|n| n == 1)
 }
+
+/// Every alert about a patient, oldest first (export).
+pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<Alert>> {
+    alerts::table
+        .filter(alerts::patient_id.eq(patient_id))
+        .order(alerts::id.asc())
+        .select(Alert::as_select())
+        .load(conn)
+}

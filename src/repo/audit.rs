@@ -47,3 +47,12 @@ pub fn find_page(
     }
     q.order(audit_events::id.desc()).limit(limit).select(AuditEvent::as_select()).load(conn)
 }
+
+/// Every audit event about a patient, oldest first (their right of access covers who saw what).
+pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<AuditEvent>> {
+    audit_events::table
+        .filter(audit_events::patient_id.eq(patient_id))
+        .order(audit_events::id.asc())
+        .select(AuditEvent::as_select())
+        .load(conn)
+}

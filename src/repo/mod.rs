@@ -4,10 +4,12 @@
 pub mod accounts;
 pub mod alerts;
 pub mod audit;
+pub mod calendar;
 pub mod checkins;
 pub mod clinics;
 pub mod consents;
 pub mod courses;
+pub mod erasure;
 pub mod idempotency;
 pub mod invitations;
 pub mod patients;
@@ -18,3 +20,4 @@ pub mod reminders;
 pub mod scores;
 pub mod screenings;
 pub mod sessions;
+pub mod webhooks;

@@ -237,3 +237,12 @@ pub fn sessions_with_checkins_between(
         .distinct()
         .load(conn)
 }
+
+/// Every reminder of a patient, in planned order (export).
+pub fn find_all_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<Reminder>> {
+    reminders::table
+        .filter(reminders::patient_id.eq(patient_id))
+        .order((reminders::planned_at.asc(), reminders::id.asc()))
+        .select(Reminder::as_select())
+        .load(conn)
+}

@@ -40,7 +40,7 @@ impl LinkSigner {
 }
 
 /// HMAC-SHA256 (keys of any length are valid for HMAC, so the error arm never runs).
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     match <HmacSha256 as Mac>::new_from_slice(key) {
         Ok(mut mac) => {
             mac.update(data);

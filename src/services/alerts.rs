@@ -15,6 +15,7 @@ use crate::{
         alerts::{self, Alert},
         clinics,
     },
+    services::webhooks::{self, EventType},
     state::AppState,
 };
 
@@ -94,6 +95,15 @@ pub fn raise(
         resolution_note: None,
     };
     alerts::insert_alert(conn, &alert)?;
+    let data = serde_json::json!({
+        "alert_id": alert.id,
+        "patient_id": alert.patient_id,
+        "session_id": alert.session_id,
+        "severity": alert.severity,
+        "reason": alert.reason,
+        "details": alert.details,
+    });
+    webhooks::enqueue(conn, clinic_id, EventType::AlertCreated, Some(patient_id), data, now)?;
     tracing::info!(alert.id = %alert.id, alert.reason = %alert.reason, alert.severity = %alert.severity, "alert raised");
     Ok(Some(alert))
 }

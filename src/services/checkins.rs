@@ -21,6 +21,7 @@ use crate::{
     services::{
         alerts::{self, Subject},
         audit::{self, Action},
+        webhooks::{self, EventType},
     },
     state::AppState,
 };
@@ -87,7 +88,7 @@ pub struct AdherenceView {
     pub ratio: Option<f64>,
 }
 
-fn view(c: Checkin) -> CheckinView {
+pub fn view(c: Checkin) -> CheckinView {
     CheckinView {
         red_flags: serde_json::from_str(&c.red_flags).unwrap_or_default(),
         reported_at: from_db(c.reported_at),
@@ -102,7 +103,7 @@ fn view(c: Checkin) -> CheckinView {
     }
 }
 
-fn serum_view(s: SerumApplication) -> SerumApplicationView {
+pub fn serum_view(s: SerumApplication) -> SerumApplicationView {
     SerumApplicationView { applied_at: from_db(s.applied_at), id: s.id, session_id: s.session_id, product: s.product }
 }
 
@@ -173,6 +174,19 @@ pub async fn create_checkin(
                 .max_by_key(|p| p.reported_at);
             checkins::insert_checkin(c, &row)?;
             audit_repo::insert_events(c, &[event])?;
+            let data = serde_json::json!({
+                "checkin_id": row.id,
+                "patient_id": row.patient_id,
+                "session_id": row.session_id,
+                "redness": row.redness,
+                "swelling": row.swelling,
+                "pain": row.pain,
+                "itch": row.itch,
+                "red_flags": current.red_flags,
+                "reported_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            });
+            let (clinic, patient) = (row.clinic_id.clone(), row.patient_id.clone());
+            webhooks::enqueue(c, &clinic, EventType::CheckinCreated, Some(&patient), data, now)?;
             let mut raised = Vec::new();
             if let Some(session) = &session {
                 let prev = previous.map(|p| CheckinPoint {

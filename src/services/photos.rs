@@ -146,7 +146,7 @@ fn view(p: &Photo, all: &[Photo], duplicate: bool) -> ApiResult<PhotoView> {
     })
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Full => ApiError::code(ErrorCode::StorageFull),
         StoreError::Missing => ApiError::not_found(),

@@ -118,7 +118,7 @@ fn parse_rater(s: &str) -> Rater {
     crate::domain::from_wire(s).unwrap_or(Rater::Automatic)
 }
 
-fn view(s: Score) -> ScoreView {
+pub fn view(s: Score) -> ScoreView {
     ScoreView {
         items: s.item_values.as_deref().and_then(|i| serde_json::from_str(i).ok()),
         photo_ids: serde_json::from_str(&s.photo_ids).unwrap_or_default(),

@@ -24,6 +24,7 @@ use crate::{
         access,
         audit::{self, Action},
         reminders,
+        webhooks::{self, EventType},
     },
     state::AppState,
 };
@@ -357,6 +358,15 @@ pub async fn create(state: &AppState, user: &AuthUser, course_id: &str, body: Cr
             let rows = area_rows(&session.id, &areas);
             sessions::insert_session(c, &session, &rows)?;
             reminders::plan_session(c, &session, &patient, now)?;
+            let data = serde_json::json!({
+                "session_id": session.id,
+                "patient_id": session.patient_id,
+                "course_id": session.course_id,
+                "clinician_id": session.clinician_id,
+                "performed_at": performed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "areas": rows.iter().map(|a| serde_json::json!({"area": a.area, "depth_mm": a.depth_mm})).collect::<Vec<_>>(),
+            });
+            webhooks::enqueue(c, &session.clinic_id, EventType::SessionCreated, Some(&session.patient_id), data, now)?;
             let event = audit::event(&u, Action::Create, "session", Some(&session.id), Some(&patient.id), now);
             audit_repo::insert_events(c, &[event])?;
             Ok((session, rows))

@@ -1,0 +1,122 @@
+//! `/api/v1/webhooks`: clinic systems' endpoints (admins), their delivery log and re-sends.
+
+use actix_web::{HttpResponse, web};
+
+use crate::{
+    error::ApiResult,
+    http::{
+        extract::{AuthUser, Json},
+        pagination::{Page, PageParams, encode},
+    },
+    services::webhooks::{self, CreateWebhook, DeliveryView, UpdateWebhook, WebhookView},
+    state::AppState,
+};
+
+type Problem = crate::error::Problem;
+
+/// Registers an endpoint (admins). The answer holds its signing secret, shown this once.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    request_body = CreateWebhook, responses((status = 201, body = WebhookView),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_webhook(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    Json(body): Json<CreateWebhook>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Created().json(webhooks::create(&state, &user, body).await?))
+}
+
+/// The clinic's endpoints (admins).
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = Vec<WebhookView>),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_webhooks(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<WebhookView>>> {
+    Ok(web::Json(webhooks::list(&state, &user).await?))
+}
+
+/// One endpoint (admins).
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = WebhookView),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such endpoint in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_webhook(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<WebhookView>> {
+    let endpoint = webhooks::load(&state, &user, &id).await?;
+    Ok(web::Json(webhooks::view(&endpoint, None)))
+}
+
+/// Changes an endpoint's URL, events, description, or pauses it (`active: false`).
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = UpdateWebhook, responses((status = 200, body = WebhookView),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such endpoint in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn update_webhook(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<UpdateWebhook>,
+) -> ApiResult<web::Json<WebhookView>> {
+    Ok(web::Json(webhooks::update(&state, &user, &id, body).await?))
+}
+
+/// Removes an endpoint and its delivery log.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204, description = "Removed"),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such endpoint in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_webhook(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    webhooks::delete(&state, &user, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A new signing secret. For 24 hours deliveries carry signatures by both the new and the
+/// previous secret, so the receiver can switch without losing events.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = WebhookView),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such endpoint in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn rotate_webhook_secret(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<WebhookView>> {
+    Ok(web::Json(webhooks::rotate_secret(&state, &user, &id).await?))
+}
+
+/// The endpoint's delivery log, newest first, with every attempt.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path), PageParams), responses((status = 200, body = Page<DeliveryView>),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such endpoint in your clinic", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_webhook_deliveries(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    q: web::Query<PageParams>,
+) -> ApiResult<web::Json<Page<DeliveryView>>> {
+    let (limit, cursor) = q.resolve()?;
+    let (items, more) = webhooks::deliveries(&state, &user, &id, cursor, limit).await?;
+    let next_cursor = if more { items.last().map(|d| encode(&d.id)) } else { None };
+    Ok(web::Json(Page { items, next_cursor }))
+}
+
+/// Sends a delivery's event again, now (same `webhook-id` and body, a new log entry).
+#[utoipa::path(post, path = "/api/v1/webhooks/deliveries/{id}/resend", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 202, body = DeliveryView),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such delivery in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json")))]
+pub async fn resend_webhook_delivery(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Accepted().json(webhooks::resend(&state, &user, &id).await?))
+}
