@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# API fuzzing: schemathesis against the served OpenAPI document, authenticated as a clinic admin,
-# plus the anonymous endpoints. Fails on any 5xx, undocumented status, wrong content type or a
-# response that does not match its schema. Usage: scripts/schemathesis.sh [extra schemathesis args]
+# API fuzzing: schemathesis against the served OpenAPI document, authenticated as each role (clinic
+# admin, clinician, patient with the app), plus the anonymous endpoints. Fails on any 5xx,
+# undocumented status, wrong content type or a response that does not match its schema.
+# Usage: scripts/schemathesis.sh [extra schemathesis args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v schemathesis >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check schemathesis
@@ -17,14 +18,47 @@ AFTERCARE_ADMIN_PASSWORD='fuzz-password-123' "$bin" create-admin --clinic Fuzz -
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-token=$(curl -fsS "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
-  -d '{"email":"admin@fuzz.example","password":"fuzz-password-123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+api="http://127.0.0.1:$port/api/v1"
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+login() {
+  curl -fsS "$api/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"fuzz-password-123\"}" | json_field access_token
+}
+# The invitation token in the newest mail file to $1 (mail goes to .eml files under the data dir).
+invitation_token() {
+  python3 - "$work/data/mail" "$1" <<'PY'
+import email, email.policy, pathlib, re, sys
+mails = sorted(pathlib.Path(sys.argv[1]).glob("*.eml"), key=lambda p: p.stat().st_mtime)
+for path in reversed(mails):
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    if sys.argv[2] in str(msg["To"]):
+        body = msg.get_body(preferencelist=("plain",)).get_content()
+        print(re.search(r"token=([A-Za-z0-9_-]+)", body).group(1))
+        break
+PY
+}
+accept() {
+  curl -fsS "$api/auth/accept-invitation" -H 'content-type: application/json' \
+    -d "{\"token\":\"$(invitation_token "$1")\",\"password\":\"fuzz-password-123\"}" | json_field access_token
+}
+admin=$(login admin@fuzz.example)
+# A clinician and a patient with the app, so every role is fuzzed with real data behind it.
+curl -fsS "$api/staff/invitations" -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+  -d '{"email":"clinician@fuzz.example","role":"clinician"}' >/dev/null
+clinician=$(accept clinician@fuzz.example)
+curl -fsS "$api/patients" -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+  -d '{"name":"Fuzz Patient","email":"patient@fuzz.example","time_zone":"Europe/London"}' >/dev/null
+patient=$(accept patient@fuzz.example)
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
-schemathesis run "http://127.0.0.1:$port/openapi.json" --header "Authorization: Bearer $token" \
-  --checks "$checks" --max-examples "${FUZZ_EXAMPLES:-20}" -w 2 --seed "${FUZZ_SEED:-20261122}" \
-  --exclude-path-regex '/unsubscribe|/auth/' "$@"
+for role in admin clinician patient; do
+  echo "== schemathesis as $role"
+  schemathesis run "http://127.0.0.1:$port/openapi.json" --header "Authorization: Bearer ${!role}" \
+    --checks "$checks" --max-examples "${FUZZ_EXAMPLES:-20}" -w "${FUZZ_WORKERS:-1}" --seed "${FUZZ_SEED:-20261122}" \
+    --exclude-path-regex '/unsubscribe|/auth/' "$@"
+done
+echo "== schemathesis anonymous"
 schemathesis run "http://127.0.0.1:$port/openapi.json" \
-  --checks "$checks" --max-examples "${FUZZ_EXAMPLES:-20}" -w 2 --seed "${FUZZ_SEED:-20261122}" \
+  --checks "$checks" --max-examples "${FUZZ_EXAMPLES:-20}" -w "${FUZZ_WORKERS:-1}" --seed "${FUZZ_SEED:-20261122}" \
   --include-path-regex '/unsubscribe|/auth/|/healthz|/readyz|/metrics' "$@"
 if grep -q 'request failed' "$work/server.log"; then
   echo "the server logged failed requests:" >&2

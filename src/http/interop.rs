@@ -1,14 +1,18 @@
 //! Interoperability and patient rights: the FHIR R4 bundle of a record, the calendar feed and
 //! its secret subscription URL, the patient's data export, and erasure.
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, http::header, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, http::header, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
+    domain::Role,
     error::ApiResult,
-    http::extract::{AuthUser, Json},
+    http::{
+        extract::{AuthUser, Json},
+        middleware::RequestId,
+    },
     repo::{calendar as calendar_repo, patients::Patient},
     services::{
         audit::{self, Action},
@@ -137,14 +141,26 @@ pub async fn get_calendar(
     req: HttpRequest,
     q: web::Query<CalendarParams>,
 ) -> ApiResult<HttpResponse> {
-    let patient = match &q.token {
-        Some(token) => calendar::patient_for_token(&state, token).await?,
+    let (patient, reader) = match &q.token {
+        Some(token) => {
+            let patient = calendar::patient_for_token(&state, token).await?;
+            // The calendar app reads on the patient's behalf.
+            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+            let reader = AuthUser {
+                account_id: patient.account_id.clone().unwrap_or_default(),
+                clinic_id: patient.clinic_id.clone(),
+                role: Role::Patient,
+                request_id,
+            };
+            (patient, reader)
+        }
         None => {
             let user = AuthUser::extract(&req).await?;
-            patients::own(&state, &user).await?
+            (patients::own(&state, &user).await?, user)
         }
     };
     let now = state.now();
+    state.audit.record(audit::event(&reader, Action::Read, "calendar", None, Some(&patient.id), now)).await;
     let rec = state.db.run(move |c| record::load(c, patient)).await?;
     let body = calendar::ics(&rec, now);
     Ok(HttpResponse::Ok()

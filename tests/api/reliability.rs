@@ -342,11 +342,27 @@ async fn a_permanent_smtp_refusal_fails_the_reminder_and_alerts_the_clinic() {
     let staff = app.admin_token().await;
     let fx = fixture(&app, &staff, "jane@x.example").await;
 
+    let hook = json!({"url": "https://crm.example/hooks", "events": ["reminder.failed", "alert.created"]});
+    let hook = ok(app.post("/api/v1/webhooks", &hook, Some(&staff)).await, 201).await;
+
     app.clock.set(at("2026-03-16T11:00:00Z"));
     let first = due_ids(&app, &fx.session).await;
     assert_eq!(first.len(), 1);
     let report = pass(&app).await;
     assert_eq!(report, DispatchReport { claimed: 1, failed: 1, ..Default::default() });
+    // Clinic systems hear of it: a reminder.failed and an alert.created event wait for delivery.
+    let staff = access(&app.login(ADMIN, PASSWORD).await);
+    let log =
+        ok(app.get(&format!("/api/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap()), Some(&staff)).await, 200)
+            .await;
+    let mut events: Vec<&str> =
+        log["items"].as_array().unwrap().iter().map(|d| d["event_type"].as_str().unwrap()).collect();
+    events.sort_unstable();
+    assert_eq!(events, ["alert.created", "reminder.failed"], "{log}");
+    let failed = log["items"].as_array().unwrap().iter().find(|d| d["event_type"] == "reminder.failed").unwrap();
+    assert_eq!(failed["payload"]["data"]["reminder_id"], first[0].as_str());
+    assert_eq!(failed["payload"]["data"]["reason"], "undeliverable");
+    assert_eq!(failed["status"], "pending");
     let r = row(&app, &first[0]).await;
     assert_eq!((r.status.as_str(), r.status_reason.as_deref(), r.attempts), ("failed", Some("undeliverable"), 1));
     assert!(r.last_error.as_deref().is_some_and(|e| e.contains("550")), "{r:?}");
