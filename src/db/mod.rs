@@ -233,6 +233,26 @@ impl Db {
         (*conn).transaction(f)
     }
 
+    /// One self-contained write statement on the blocking pool, without a transaction around it
+    /// (a single statement is atomic: one round trip instead of three); on SQLite it still takes
+    /// its turn among writers.
+    pub async fn execute<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = this.pool.get()?;
+            let _guard = match this.backend {
+                Backend::Sqlite => Some(this.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
+                Backend::Postgres => None,
+            };
+            Ok(f(&mut conn)?)
+        })
+        .await?
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         self.run(|c| c.batch_execute("SELECT 1")).await.is_ok()

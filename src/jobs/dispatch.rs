@@ -4,6 +4,8 @@
 //! backoff and jitter; permanent ones, or too many attempts, fail the reminder and alert the
 //! clinic. A crash after claiming leaves rows whose lease expires, and another pass sends them.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use futures_util::{StreamExt, stream};
@@ -66,7 +68,7 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
     // Patients in parallel, each patient's reminders in order: the daily cap is read after the
     // previous send of the same patient is recorded.
     let mut by_patient: Vec<Vec<Reminder>> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for r in claimed {
         match index.get(&r.patient_id) {
             Some(&i) => by_patient[i].push(r),
@@ -76,11 +78,19 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
             }
         }
     }
+    let batch = load_batch(state, &by_patient, now).await?;
+    let batch = &batch;
     let outcomes: Vec<Result<Outcome, DbError>> = stream::iter(by_patient)
         .map(|group| async move {
             let mut done = Vec::with_capacity(group.len());
+            // Sent to this patient in the last 24 hours, kept current as this pass sends.
+            let mut sent_today = group.first().and_then(|r| batch.sent_today.get(&r.patient_id)).copied().unwrap_or(0);
             for r in group {
-                done.push(deliver_one(state, r, now, lease_until).await);
+                let outcome = deliver_one(state, batch, r, now, lease_until, sent_today).await;
+                if matches!(outcome, Ok(Outcome::Sent)) {
+                    sent_today += 1;
+                }
+                done.push(outcome);
             }
             done
         })
@@ -122,16 +132,18 @@ enum Outcome {
 
 async fn deliver_one(
     state: &AppState,
+    batch: &Batch,
     r: Reminder,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
+    sent_today: i64,
 ) -> Result<Outcome, DbError> {
     // Each claim counts an attempt, so a reminder whose dispatchers keep dying (a crash loop)
     // fails here instead of being retried forever.
     if r.attempts > state.settings.dispatch.max_attempts {
         return fail(state, &r, "too_many_attempts", "claimed too many times without an outcome", now).await;
     }
-    let decision = decide(state, &r, now).await?;
+    let decision = decide(state, batch, &r, now, sent_today).await?;
     let email = match decision {
         Decision::Skip(reason) => return finish(state, &r, "skipped", Some(reason), None, now, Outcome::Skipped).await,
         Decision::Cancel(reason) => {
@@ -229,13 +241,63 @@ async fn finish_at(
     let (r, error) = (r.clone(), error.map(str::to_owned));
     state
         .db
-        .write(move |c| -> Result<bool, DbError> {
-            Ok(reminders::finish_claim(c, &r, status, reason, error.as_deref(), to_db(due_at), to_db(now))?)
+        .execute(move |c| reminders::finish_claim(c, &r, status, reason, error.as_deref(), to_db(due_at), to_db(now)))
+        .await
+}
+
+/// What a pass reads once for its whole batch instead of once per reminder: the patients, their
+/// clinics, sessions, protocol steps, email consent, and what each was sent in the last 24 hours.
+struct Batch {
+    patients: HashMap<String, Patient>,
+    clinics: HashMap<String, Clinic>,
+    sessions: HashMap<String, DateTime<Utc>>,
+    steps: HashMap<String, Vec<Step>>,
+    consented: HashSet<String>,
+    sent_today: HashMap<String, i64>,
+}
+
+async fn load_batch(state: &AppState, groups: &[Vec<Reminder>], now: DateTime<Utc>) -> Result<Batch, DbError> {
+    let distinct = |f: fn(&Reminder) -> &String| -> Vec<String> {
+        let mut v: Vec<String> = groups.iter().flatten().map(|r| f(r).clone()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (patient_ids, clinic_ids) = (distinct(|r| &r.patient_id), distinct(|r| &r.clinic_id));
+    let (session_ids, protocol_ids) = (distinct(|r| &r.session_id), distinct(|r| &r.protocol_id));
+    let since = to_db(now - Duration::hours(24));
+    state
+        .db
+        .run(move |c| {
+            let patients = patients::find_by_ids(c, &patient_ids)?.into_iter().map(|p| (p.id.clone(), p)).collect();
+            let mut clinics = HashMap::new();
+            for id in clinic_ids {
+                if let Some(clinic) = crate::repo::clinics::find_clinic(c, &id)? {
+                    clinics.insert(id, clinic);
+                }
+            }
+            let mut steps = HashMap::new();
+            for id in protocol_ids {
+                if let Some(p) = protocols::find_protocol(c, &id)? {
+                    steps.insert(id, serde_json::from_str::<Vec<Step>>(&p.steps).unwrap_or_default());
+                }
+            }
+            Ok(Batch {
+                patients,
+                clinics,
+                sessions: sessions::performed_at(c, &session_ids)?
+                    .into_iter()
+                    .map(|(id, t)| (id, from_db(t)))
+                    .collect(),
+                steps,
+                consented: consents::granted_among(c, &patient_ids, "email_reminders")?,
+                sent_today: reminders::count_sent_since_by_patient(c, &patient_ids, since)?.into_iter().collect(),
+            })
         })
         .await
 }
 
-/// Everything the decision needs, read in one go.
+/// Everything the decision needs.
 struct Context {
     patient: Patient,
     clinic: Clinic,
@@ -246,42 +308,35 @@ struct Context {
     session_at: DateTime<Utc>,
 }
 
-async fn decide(state: &AppState, r: &Reminder, now: DateTime<Utc>) -> Result<Decision, DbError> {
-    let r2 = r.clone();
-    let ctx = state
-        .db
-        .run(move |c| {
-            let Some(patient) = patients::find_by_id(c, &r2.patient_id)? else { return Ok(None) };
-            let Some(clinic) = crate::repo::clinics::find_clinic(c, &r2.clinic_id)? else { return Ok(None) };
-            let Some(session) = sessions::find_session(c, &r2.session_id)? else { return Ok(None) };
-            let step = protocols::find_protocol(c, &r2.protocol_id)?
-                .and_then(|p| serde_json::from_str::<Vec<Step>>(&p.steps).ok())
-                .and_then(|steps| steps.into_iter().find(|s| s.key == r2.step_key));
-            let consented = consents::is_granted(c, &patient.id, "email_reminders")?;
-            let planned = from_db(r2.planned_at);
+async fn decide(
+    state: &AppState,
+    batch: &Batch,
+    r: &Reminder,
+    now: DateTime<Utc>,
+    sent_today: i64,
+) -> Result<Decision, DbError> {
+    let patient = batch.patients.get(&r.patient_id);
+    let clinic = batch.clinics.get(&r.clinic_id);
+    let session_at = batch.sessions.get(&r.session_id);
+    let ctx = match (patient, clinic, session_at) {
+        (Some(patient), Some(clinic), Some(session_at)) => {
+            let step = batch.steps.get(&r.protocol_id).and_then(|s| s.iter().find(|s| s.key == r.step_key)).cloned();
             let goal_met = match step.as_ref().and_then(|s| s.goal) {
-                Some(Goal::SerumLogged) => {
-                    let to = to_db(now.max(planned + Duration::hours(3)));
-                    !checkins::serum_times(c, &patient.id, to_db(planned - Duration::hours(3)), to)?.is_empty()
-                }
-                Some(Goal::CheckinDone) => {
-                    !checkins::checkin_times(c, &patient.id, to_db(planned - Duration::hours(12)), to_db(now))?
-                        .is_empty()
-                }
+                Some(goal) => goal_met(state, goal, &patient.id, from_db(r.planned_at), now).await?,
                 None => false,
             };
-            let sent_today = reminders::count_sent_since(c, &patient.id, to_db(now - Duration::hours(24)))?;
-            Ok(Some(Context {
-                patient,
-                clinic,
+            Some(Context {
+                consented: batch.consented.contains(&patient.id),
+                patient: patient.clone(),
+                clinic: clinic.clone(),
                 step,
-                consented,
                 goal_met,
                 sent_today,
-                session_at: from_db(session.performed_at),
-            }))
-        })
-        .await?;
+                session_at: *session_at,
+            })
+        }
+        _ => None,
+    };
     let Some(ctx) = ctx else { return Ok(Decision::Skip("record_missing")) };
     if !ctx.consented {
         return Ok(Decision::Cancel(crate::services::reminders::NO_CONSENT));
@@ -308,6 +363,30 @@ async fn decide(state: &AppState, r: &Reminder, now: DateTime<Utc>) -> Result<De
             Ok(Decision::Skip("render_failed"))
         }
     }
+}
+
+/// Whether the patient already did what the reminder asks (serum logged, check-in sent).
+async fn goal_met(
+    state: &AppState,
+    goal: Goal,
+    patient_id: &str,
+    planned: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let patient_id = patient_id.to_owned();
+    state
+        .db
+        .run(move |c| match goal {
+            Goal::SerumLogged => {
+                let to = to_db(now.max(planned + Duration::hours(3)));
+                Ok(!checkins::serum_times(c, &patient_id, to_db(planned - Duration::hours(3)), to)?.is_empty())
+            }
+            Goal::CheckinDone => {
+                Ok(!checkins::checkin_times(c, &patient_id, to_db(planned - Duration::hours(12)), to_db(now))?
+                    .is_empty())
+            }
+        })
+        .await
 }
 
 #[derive(Serialize)]

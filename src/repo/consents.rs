@@ -45,3 +45,22 @@ pub fn is_granted(conn: &mut DbConnection, patient_id: &str, kind: &str) -> Quer
         .optional()
         .map(|g| g.unwrap_or(false))
 }
+
+/// Which of these patients' latest entry of `kind` grants it.
+pub fn granted_among(
+    conn: &mut DbConnection,
+    patient_ids: &[String],
+    kind: &str,
+) -> QueryResult<std::collections::HashSet<String>> {
+    let rows: Vec<(String, bool)> = consents::table
+        .filter(consents::patient_id.eq_any(patient_ids))
+        .filter(consents::kind.eq(kind))
+        .order(consents::id.asc())
+        .select((consents::patient_id, consents::granted))
+        .load(conn)?;
+    let mut latest = std::collections::HashMap::new();
+    for (patient, granted) in rows {
+        latest.insert(patient, granted);
+    }
+    Ok(latest.into_iter().filter(|(_, g)| *g).map(|(p, _)| p).collect())
+}

@@ -117,3 +117,8 @@ pub fn link_account(conn: &mut DbConnection, id: &str, account_id: &str) -> Quer
 pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Patient>> {
     patients::table.find(id).select(Patient::as_select()).first(conn).optional()
 }
+
+/// Patients by id (the dispatcher reads a batch's patients at once).
+pub fn find_by_ids(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Patient>> {
+    patients::table.filter(patients::id.eq_any(ids)).select(Patient::as_select()).load(conn)
+}

@@ -208,6 +208,20 @@ pub fn count_sent_since(conn: &mut DbConnection, patient_id: &str, since: NaiveD
         .get_result(conn)
 }
 
+/// [`count_sent_since`] for several patients at once: (patient, count) for those with any.
+pub fn count_sent_since_by_patient(
+    conn: &mut DbConnection,
+    patient_ids: &[String],
+    since: NaiveDateTime,
+) -> QueryResult<Vec<(String, i64)>> {
+    reminders::table
+        .filter(reminders::patient_id.eq_any(patient_ids))
+        .filter(reminders::sent_at.gt(since))
+        .group_by(reminders::patient_id)
+        .select((reminders::patient_id, diesel::dsl::count_star()))
+        .load(conn)
+}
+
 /// Snoozes an upcoming reminder to `until`.
 pub fn snooze(conn: &mut DbConnection, id: &str, until: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
     diesel::update(reminders::table.filter(reminders::id.eq(id)).filter(reminders::status.eq("scheduled")))

@@ -116,3 +116,8 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 pub fn update_session(conn: &mut DbConnection, id: &str, changes: &SessionChanges) -> QueryResult<Session> {
     diesel::update(sessions::table.find(id)).set(changes).returning(sessions::all_columns).get_result(conn)
 }
+
+/// When each of these sessions was performed.
+pub fn performed_at(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+    sessions::table.filter(sessions::id.eq_any(ids)).select((sessions::id, sessions::performed_at)).load(conn)
+}
