@@ -157,7 +157,7 @@ async fn deliver_one(
         return Ok(if ok { Outcome::Retried } else { Outcome::LostLease });
     }
     match state.mailer.send(&email).await {
-        Ok(()) => finish(state, &r, "sent", None, None, now, Outcome::Sent).await,
+        Ok(()) => record_sent(state, &r, now, lease_until).await,
         Err(MailError::Transient(e)) if r.attempts < state.settings.dispatch.max_attempts => {
             let retry_at = now + backoff(state.settings.dispatch.backoff_base_secs, r.attempts);
             let ok = finish_at(state, &r, "scheduled", Some("retrying"), Some(&e), retry_at, now).await?;
@@ -227,6 +227,33 @@ async fn finish(
 ) -> Result<Outcome, DbError> {
     let ok = finish_at(state, r, status, reason, error, now, now).await?;
     Ok(if ok { outcome } else { Outcome::LostLease })
+}
+
+/// Records a sent email. The email is out, so losing this write would send it again when the
+/// lease ends: a database that is briefly away (a restart, a failover) is retried with backoff
+/// until shortly before the lease ends.
+async fn record_sent(
+    state: &AppState,
+    r: &Reminder,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Outcome, DbError> {
+    // Measured on the wall clock: the lease runs out in real time.
+    let budget = (lease_until - state.now() - Duration::seconds(2)).to_std().unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        match finish_at(state, r, "sent", None, None, now, now).await {
+            Ok(true) => return Ok(Outcome::Sent),
+            Ok(false) => return Ok(Outcome::LostLease),
+            Err(e) if started.elapsed() + wait < budget => {
+                tracing::warn!(reminder.id = %r.id, error = %e, "recording a sent reminder failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn finish_at(
