@@ -42,6 +42,12 @@ enum Command {
     },
 }
 
+/// mimalloc rather than glibc malloc: a login hashes with 19 MiB (argon2id), and glibc kept those
+/// blocks in per-thread arenas after a burst of logins (RSS 1–4 GiB in the load benchmark, see the
+/// README); mimalloc gives them back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Openapi { output }) = &cli.command {

@@ -62,6 +62,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     Ok(AppState {
         photos,
         webhook_client,
+        step_cache: Default::default(),
         heavy,
         settings: Arc::new(settings),
         audit: crate::services::audit::AuditSink::start(db.clone()),

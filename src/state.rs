@@ -31,6 +31,8 @@ pub struct AppState {
     pub heavy: Arc<tokio::sync::Semaphore>,
     /// HTTP client for webhook deliveries (timeouts set, redirects not followed).
     pub webhook_client: reqwest::Client,
+    /// Parsed protocol steps (immutable rows), for reminder views.
+    pub step_cache: crate::services::reminders::StepCache,
 }
 
 impl AppState {

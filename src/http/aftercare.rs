@@ -1,15 +1,13 @@
 //! The patient's aftercare in the app: reminders (snooze, done), check-ins, serum logs; and the
 //! same records for staff under a patient; adherence per session.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    db::{from_db, to_db},
+    db::{DbConnection, from_db, to_db},
     domain::protocol::Step,
     error::{ApiError, ApiResult, ErrorCode},
     http::extract::{AuthUser, Json},
@@ -18,9 +16,11 @@ use crate::{
         reminders::{self, Reminder},
     },
     services::{
+        access,
         audit::{self, Action},
         checkins::{self, AdherenceView, CheckinView, CreateCheckin, CreateSerumApplication, SerumApplicationView},
         patients,
+        reminders::StepCache,
     },
     state::AppState,
 };
@@ -75,29 +75,12 @@ pub struct SnoozeReminder {
     pub minutes: u32,
 }
 
-async fn reminder_views(state: &AppState, rows: Vec<Reminder>) -> ApiResult<Vec<ReminderView>> {
-    let ids: Vec<String> = {
-        let mut ids: Vec<String> = rows.iter().map(|r| r.protocol_id.clone()).collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    };
-    let steps: HashMap<String, Vec<Step>> = state
-        .db
-        .run(move |c| {
-            let mut out = HashMap::new();
-            for id in ids {
-                if let Some(p) = protocols::find_protocol(c, &id)? {
-                    out.insert(id, serde_json::from_str(&p.steps).unwrap_or_default());
-                }
-            }
-            Ok(out)
-        })
-        .await?;
-    Ok(rows
-        .into_iter()
+/// Views of reminders whose protocols are in the cache (see [`cache_protocols`]).
+fn reminder_views(state: &AppState, rows: Vec<Reminder>) -> Vec<ReminderView> {
+    rows.into_iter()
         .map(|r| {
-            let step = steps.get(&r.protocol_id).and_then(|s| s.iter().find(|s| s.key == r.step_key));
+            let steps = state.step_cache.get(&r.protocol_id);
+            let step = steps.as_deref().and_then(|s| s.iter().find(|s| s.key == r.step_key));
             ReminderView {
                 title: step.map(|s| s.title.clone()).unwrap_or_default(),
                 message: step.map(|s| s.message.clone()).unwrap_or_default(),
@@ -115,28 +98,66 @@ async fn reminder_views(state: &AppState, rows: Vec<Reminder>) -> ApiResult<Vec<
                 status_reason: r.status_reason,
             }
         })
-        .collect())
+        .collect()
 }
 
+/// Reads the protocols of `rows` that the cache does not hold yet (on the caller's connection).
+fn cache_protocols(c: &mut DbConnection, cache: &StepCache, rows: &[&Reminder]) -> diesel::QueryResult<()> {
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.protocol_id.as_str()).filter(|id| cache.get(id).is_none()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        if let Some(p) = protocols::find_protocol(c, id)? {
+            cache.insert(p.id.clone(), serde_json::from_str::<Vec<Step>>(&p.steps).unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+/// One reminder's view (after a snooze or done).
+async fn reminder_view(state: &AppState, r: Reminder) -> ApiResult<ReminderView> {
+    let cache = state.step_cache.clone();
+    let r = state
+        .db
+        .run(move |c| {
+            cache_protocols(c, &cache, &[&r])?;
+            Ok(r)
+        })
+        .await?;
+    reminder_views(state, vec![r]).into_iter().next().ok_or_else(ApiError::not_found)
+}
+
+/// A patient's reminders, read with one connection: the scope check (the caller's own record, or
+/// a patient of the staff member's clinic), both lists and any protocol not cached yet.
 async fn reminders_of(
     state: &AppState,
     user: &AuthUser,
-    patient_id: &str,
+    staff_patient: Option<&str>,
     limit: Option<u32>,
 ) -> ApiResult<RemindersView> {
     let limit = i64::from(limit.unwrap_or(50));
     if !(1..=200).contains(&limit) {
         return Err(ApiError::new(ErrorCode::InvalidQuery, "limit must be between 1 and 200"));
     }
-    let id = patient_id.to_owned();
-    let (up, past) = state
+    let (u, staff_patient, cache) = (user.clone(), staff_patient.map(str::to_owned), state.step_cache.clone());
+    let (patient_id, up, past) = state
         .db
         .run(move |c| {
-            Ok((reminders::find_for_patient(c, &id, true, limit)?, reminders::find_for_patient(c, &id, false, limit)?))
+            let patient = match &staff_patient {
+                None => access::own_patient(c, &u)?,
+                Some(id) if u.role.is_staff() => access::patient(c, &u, id)?,
+                Some(_) => None,
+            };
+            let Some(patient) = patient else { return Ok(None) };
+            let up = reminders::find_for_patient(c, &patient.id, true, limit)?;
+            let past = reminders::find_for_patient(c, &patient.id, false, limit)?;
+            cache_protocols(c, &cache, &up.iter().chain(&past).collect::<Vec<_>>())?;
+            Ok(Some((patient.id, up, past)))
         })
-        .await?;
-    state.audit.record(audit::event(user, Action::List, "reminder", None, Some(patient_id), state.now())).await;
-    Ok(RemindersView { upcoming: reminder_views(state, up).await?, past: reminder_views(state, past).await? })
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state.audit.record(audit::event(user, Action::List, "reminder", None, Some(&patient_id), state.now())).await;
+    Ok(RemindersView { upcoming: reminder_views(state, up), past: reminder_views(state, past) })
 }
 
 /// The patient's reminders: upcoming and past, with their status.
@@ -148,8 +169,7 @@ pub async fn list_my_reminders(
     user: AuthUser,
     q: web::Query<ReminderParams>,
 ) -> ApiResult<web::Json<RemindersView>> {
-    let patient = patients::own(&state, &user).await?;
-    Ok(web::Json(reminders_of(&state, &user, &patient.id, q.limit).await?))
+    Ok(web::Json(reminders_of(&state, &user, None, q.limit).await?))
 }
 
 /// A patient's reminders (staff).
@@ -162,8 +182,7 @@ pub async fn list_patient_reminders(
     id: web::Path<String>,
     q: web::Query<ReminderParams>,
 ) -> ApiResult<web::Json<RemindersView>> {
-    let patient = patients::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(reminders_of(&state, &user, &patient.id, q.limit).await?))
+    Ok(web::Json(reminders_of(&state, &user, Some(&id), q.limit).await?))
 }
 
 async fn own_reminder(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Reminder> {
@@ -200,8 +219,7 @@ pub async fn snooze_reminder(
             reminders::find_reminder(c, &rid)?.ok_or_else(ApiError::not_found)
         })
         .await?;
-    let mut views = reminder_views(&state, vec![updated]).await?;
-    views.pop().map(web::Json).ok_or_else(ApiError::not_found)
+    Ok(web::Json(reminder_view(&state, updated).await?))
 }
 
 /// Marks a reminder done: if it has not gone out yet, it will be skipped.
@@ -223,8 +241,7 @@ pub async fn complete_reminder(
             reminders::find_reminder(c, &rid)?.ok_or_else(ApiError::not_found)
         })
         .await?;
-    let mut views = reminder_views(&state, vec![updated]).await?;
-    views.pop().map(web::Json).ok_or_else(ApiError::not_found)
+    Ok(web::Json(reminder_view(&state, updated).await?))
 }
 
 /// Reports how the skin is recovering; may raise alerts for the clinic.

@@ -159,3 +159,18 @@ pub fn follow_consent(
         reminders::cancel_scheduled_for_patient(conn, patient_id, NO_CONSENT, to_db(now))
     }
 }
+
+/// Protocol steps by protocol id. A protocol row never changes (a new version is a new row), so
+/// its parsed steps can be kept for the life of the process.
+#[derive(Clone, Default)]
+pub struct StepCache(std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Vec<Step>>>>>);
+
+impl StepCache {
+    pub fn get(&self, protocol_id: &str) -> Option<std::sync::Arc<Vec<Step>>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).get(protocol_id).cloned()
+    }
+
+    pub fn insert(&self, protocol_id: String, steps: Vec<Step>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(protocol_id, std::sync::Arc::new(steps));
+    }
+}
