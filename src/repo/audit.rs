@@ -20,12 +20,15 @@ pub struct AuditEvent {
     pub created_at: NaiveDateTime,
 }
 
+/// Inserts events with multi-row INSERTs (a few hundred rows per statement). The multi-backend
+/// connection has no batch insert, so this is the one place that matches on the backend.
 pub fn insert_events(conn: &mut DbConnection, events: &[AuditEvent]) -> QueryResult<usize> {
-    // Multi-row VALUES is not available through the multi-backend connection; callers batch
-    // many events into one transaction instead, which is what makes this cheap.
     let mut n = 0;
-    for event in events {
-        n += diesel::insert_into(audit_events::table).values(event).execute(conn)?;
+    for chunk in events.chunks(500) {
+        n += match conn {
+            DbConnection::Postgres(pg) => diesel::insert_into(audit_events::table).values(chunk).execute(pg)?,
+            DbConnection::Sqlite(lite) => diesel::insert_into(audit_events::table).values(chunk).execute(lite)?,
+        };
     }
     Ok(n)
 }
