@@ -58,7 +58,10 @@ fn main() -> ExitCode {
         Err(e) => return finish(Err(e)),
     };
     telemetry::init(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Jobs' blocking work (the audit writer, dispatch) waits for database connections anyway.
+    let blocking = usize::try_from(settings.database.pool_size).unwrap_or(10) + 8;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(blocking).enable_all().build()
+    {
         Ok(rt) => rt,
         Err(e) => return finish(Err(e.into())),
     };

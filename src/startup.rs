@@ -123,6 +123,10 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
         mail = %state.mailer.describe(),
         "serving"
     );
+    let blocking_threads = usize::try_from(state.settings.database.pool_size).unwrap_or(10)
+        + state.settings.auth.max_concurrent_hashes
+        + state.settings.photos.max_concurrent
+        + 2;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -135,6 +139,9 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
             .wrap(from_fn(http::middleware::observe))
     })
     .workers(workers)
+    // Blocking work waits for a database connection (or a hashing or image permit) anyway: more
+    // threads than that only hold memory (tokio's default is 512 per worker).
+    .worker_max_blocking_threads(blocking_threads)
     .shutdown_timeout(30)
     .listen(listener)?
     .run();
