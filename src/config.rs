@@ -247,7 +247,8 @@ pub struct AuthSettings {
     pub login_per_ip_per_minute: u32,
     /// Login attempts allowed per account (email) per minute.
     pub login_per_account_per_minute: u32,
-    /// Password hashes computed at once; further logins wait (bounded memory).
+    /// Password hashes computed at once; further logins wait (bounded memory: 19 MiB each).
+    /// Default: one per CPU core, since hashing is CPU-bound and more at once only adds memory.
     pub max_concurrent_hashes: usize,
 }
 
@@ -312,7 +313,7 @@ impl Default for AuthSettings {
             invitation_ttl_hours: 72,
             login_per_ip_per_minute: 30,
             login_per_account_per_minute: 10,
-            max_concurrent_hashes: 4,
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
