@@ -6,7 +6,7 @@ use crate::{
     error::ApiResult,
     http::{
         extract::{AuthUser, Json},
-        pagination::{Page, PageParams, encode},
+        pagination::{Page, PageParams},
     },
     services::webhooks::{self, CreateWebhook, DeliveryView, UpdateWebhook, WebhookView},
     state::AppState,
@@ -102,9 +102,7 @@ pub async fn list_webhook_deliveries(
     q: web::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<DeliveryView>>> {
     let (limit, cursor) = q.resolve()?;
-    let (items, more) = webhooks::deliveries(&state, &user, &id, cursor, limit).await?;
-    let next_cursor = if more { items.last().map(|d| encode(&d.id)) } else { None };
-    Ok(web::Json(Page { items, next_cursor }))
+    Ok(web::Json(webhooks::deliveries(&state, &user, &id, cursor, limit).await?))
 }
 
 /// Sends a delivery's event again, now (same `webhook-id` and body, a new log entry).

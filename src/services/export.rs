@@ -21,6 +21,7 @@ use crate::{
     db::from_db,
     error::{ApiError, ApiResult},
     http::extract::AuthUser,
+    media::store::StoreError,
     repo::{
         audit as audit_repo,
         erasure::{self, ErasedCounts},
@@ -150,8 +151,18 @@ pub async fn export(state: &AppState, user: &AuthUser, patient: Patient) -> ApiR
     .await
     .map_err(ApiError::internal)??;
     let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    let mut missing = Vec::new();
     for photo in &rec.photos {
-        let bytes = state.photos.get(&photo.full_key).await.map_err(store_error)?;
+        let bytes = match state.photos.get(&photo.full_key).await {
+            Ok(bytes) => bytes,
+            // A lost file must not cost the patient the rest of their record: it is listed instead.
+            Err(StoreError::Missing) => {
+                tracing::warn!(photo.id = %photo.id, "photo file missing from storage; left out of the export");
+                missing.push(photo.id.clone());
+                continue;
+            }
+            Err(e) => return Err(store_error(e)),
+        };
         let name = format!("photos/{}.jpg", photo.id);
         zip = tokio::task::spawn_blocking(move || -> ApiResult<ZipWriter<std::fs::File>> {
             zip.start_file(name, stored).map_err(zip_error)?;
@@ -162,6 +173,14 @@ pub async fn export(state: &AppState, user: &AuthUser, patient: Patient) -> ApiR
         .map_err(ApiError::internal)??;
     }
     let file = tokio::task::spawn_blocking(move || -> ApiResult<std::fs::File> {
+        if !missing.is_empty() {
+            zip.start_file("photos/MISSING.txt", deflated).map_err(zip_error)?;
+            let text = format!(
+                "These photos are listed in export.json but their image files could not be found in storage:\r\n{}\r\n",
+                missing.join("\r\n")
+            );
+            zip.write_all(text.as_bytes()).map_err(zip_error)?;
+        }
         let mut file = zip.finish().map_err(zip_error)?;
         file.rewind().map_err(zip_error)?;
         Ok(file)

@@ -11,7 +11,10 @@ use utoipa::ToSchema;
 use crate::{
     db::{DbConnection, from_db, new_id, to_db},
     error::{ApiError, ApiResult},
-    http::extract::{AuthUser, Checks, double_option, text},
+    http::{
+        extract::{AuthUser, Checks, double_option, text},
+        pagination::{Page, fetch_limit},
+    },
     repo::webhooks::{self, Attempt, Delivery, Endpoint, EndpointChanges},
     security::random_token,
     state::AppState,
@@ -298,36 +301,35 @@ pub async fn rotate_secret(state: &AppState, user: &AuthUser, id: &str) -> ApiRe
     Ok(view(&updated, Some(secret)))
 }
 
+/// A page of an endpoint's delivery log, newest first, each delivery with its attempts.
 pub async fn deliveries(
     state: &AppState,
     user: &AuthUser,
     id: &str,
     cursor: Option<String>,
     limit: i64,
-) -> ApiResult<(Vec<DeliveryView>, bool)> {
+) -> ApiResult<Page<DeliveryView>> {
     let endpoint = load(state, user, id).await?;
     let (rows, attempts) = state
         .db
         .run(move |c| {
-            let rows = webhooks::find_deliveries(c, &endpoint.id, cursor.as_deref(), limit + 1)?;
+            let rows = webhooks::find_deliveries(c, &endpoint.id, cursor.as_deref(), fetch_limit(limit))?;
             let ids: Vec<String> = rows.iter().map(|d| d.id.clone()).collect();
             Ok((rows, webhooks::find_attempts(c, &ids)?))
         })
         .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     let mut by_delivery: std::collections::HashMap<String, Vec<Attempt>> = std::collections::HashMap::new();
     for a in attempts {
         by_delivery.entry(a.delivery_id.clone()).or_default().push(a);
     }
     let views = rows
         .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .map(|d| {
             let a = by_delivery.remove(&d.id).unwrap_or_default();
             delivery_view(d, a)
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok((views, more))
+    Ok(Page::from_rows(views, limit, |v| &v.id, |v| v))
 }
 
 /// Sends a delivery's event again, now, as a new delivery (same event id and body).

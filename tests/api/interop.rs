@@ -260,9 +260,29 @@ async fn a_patient_takes_all_their_data_as_a_zip_with_their_photos() {
     assert_problem(app.get("/api/v1/me/export", None).await, 401, "unauthenticated").await;
 }
 
-fn files_under(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { files_under(&p) } else { 1 }).sum()
+#[tokio::test]
+async fn an_export_lists_a_photo_whose_file_is_lost_instead_of_failing() {
+    let app = TestApp::spawn().await;
+    let (fx, photo_id) = full_record(&app).await;
+    for path in all_files(&app.data_dir().join("photos")) {
+        std::fs::remove_file(path).unwrap();
+    }
+    let res = app.get("/api/v1/me/export", Some(&fx.patient)).await;
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert!(zip.by_name(&format!("photos/{photo_id}.jpg")).is_err());
+    let mut listed = String::new();
+    zip.by_name("photos/MISSING.txt").unwrap().read_to_string(&mut listed).unwrap();
+    assert!(listed.contains(&photo_id), "{listed}");
+    let mut doc = String::new();
+    zip.by_name("export.json").unwrap().read_to_string(&mut doc).unwrap();
+    assert!(doc.contains("Jane Doe"), "the rest of the record is there");
+}
+
+fn all_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.map(|e| e.unwrap().path()).flat_map(|p| if p.is_dir() { all_files(&p) } else { vec![p] }).collect()
 }
 
 #[tokio::test]
@@ -271,7 +291,7 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
     let (fx, _) = full_record(&app).await;
     ok(app.post("/api/v1/me/calendar-feed", &json!({}), Some(&fx.patient)).await, 201).await;
     let photos_dir = app.data_dir().join("photos");
-    assert_eq!(files_under(&photos_dir), 2, "full image and thumbnail");
+    assert_eq!(all_files(&photos_dir).len(), 2, "full image and thumbnail");
     let path = format!("/api/v1/patients/{}", fx.pid);
     let erase = |body: Value, token: String| {
         let req = app.client.delete(app.url(&path)).bearer_auth(token).json(&body);
@@ -286,7 +306,7 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
     let clinician = access(&app.invite_and_accept(&fx.staff, "dr@glow.example", "clinician").await);
     let res = erase(json!({"confirm_patient_id": fx.pid}), clinician).await;
     assert_problem(res, 403, "forbidden").await;
-    assert_eq!(files_under(&photos_dir), 2, "nothing was touched");
+    assert_eq!(all_files(&photos_dir).len(), 2, "nothing was touched");
     ok(app.get(&path, Some(&fx.staff)).await, 200).await;
 
     let report = ok(erase(json!({"confirm_patient_id": fx.pid}), fx.staff.clone()).await, 200).await;
@@ -299,7 +319,7 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
     assert_eq!(deleted["accounts"], 1);
     assert!(deleted["reminders_cancelled"].as_u64().unwrap() > 0, "{report}");
     assert!(deleted["audit_events_deidentified"].as_u64().unwrap() > 0);
-    assert_eq!(files_under(&photos_dir), 0, "photo files are gone");
+    assert_eq!(all_files(&photos_dir).len(), 0, "photo files are gone");
 
     // Gone everywhere: the record, the login, the calendar, the pending reminders.
     assert_problem(app.get(&path, Some(&fx.staff)).await, 404, "not_found").await;
