@@ -12,6 +12,7 @@ pub mod courses;
 pub mod erasure;
 pub mod idempotency;
 pub mod invitations;
+pub mod lease;
 pub mod patients;
 pub mod photos;
 pub mod protocols;

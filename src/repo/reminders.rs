@@ -4,12 +4,12 @@
 //! expired (a crashed dispatcher's batch).
 
 use chrono::NaiveDateTime;
-use diesel::{
-    prelude::*,
-    sql_types::{BigInt, Timestamp},
-};
+use diesel::prelude::*;
 
-use crate::db::{DbConnection, schema::reminders};
+use crate::{
+    db::{DbConnection, schema::reminders},
+    repo::lease::{self, Queue},
+};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = reminders)]
@@ -133,40 +133,18 @@ pub fn revive_for_patient(
     .execute(conn)
 }
 
-/// Claims up to `limit` due reminders for one dispatcher: they become `sending` until
-/// `lease_until`. PostgreSQL skips rows another dispatcher holds; SQLite has one writer and is
-/// told to use the due index, since statistics gathered during a backlog can make its planner
-/// choose a full scan (measured: 130 ms per tick at 1 M rows).
+/// The reminders queue for [`lease::claim_due`].
+pub const REMINDERS: Queue = Queue { table: "reminders", waiting: "scheduled", due_index: "reminders_due_idx" };
+
+/// Claims up to `limit` due reminders for one sender: they become `sending` until `lease_until`
+/// (see [`lease`]).
 pub fn claim_due(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Reminder>> {
-    match conn {
-        DbConnection::Postgres(pg) => diesel::sql_query(
-            "UPDATE reminders SET status = 'sending', due_at = $1, attempts = attempts + 1, updated_at = $2 \
-             WHERE id IN (SELECT id FROM reminders WHERE status IN ('scheduled', 'sending') AND due_at <= $2 \
-                          ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING *",
-        )
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(limit)
-        .load::<Reminder>(pg),
-        DbConnection::Sqlite(lite) => diesel::sql_query(
-            "UPDATE reminders SET status = 'sending', due_at = ?, attempts = attempts + 1, updated_at = ? \
-             WHERE id IN (SELECT id FROM reminders INDEXED BY reminders_due_idx \
-                          WHERE status IN ('scheduled', 'sending') AND due_at <= ? \
-                          ORDER BY due_at LIMIT ?) \
-             RETURNING *",
-        )
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(limit)
-        .load::<Reminder>(lite),
-    }
+    lease::claim_due(conn, &REMINDERS, now, lease_until, limit)
 }
 
 /// Ends a claim: sets the outcome if this dispatcher still holds the row (same attempt).

@@ -2,14 +2,14 @@
 //! made for each delivery (the delivery log).
 
 use chrono::NaiveDateTime;
-use diesel::{
-    prelude::*,
-    sql_types::{BigInt, Timestamp},
-};
+use diesel::prelude::*;
 
-use crate::db::{
-    DbConnection,
-    schema::{webhook_attempts, webhook_deliveries, webhook_endpoints},
+use crate::{
+    db::{
+        DbConnection,
+        schema::{webhook_attempts, webhook_deliveries, webhook_endpoints},
+    },
+    repo::lease::{self, Queue},
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -153,38 +153,19 @@ pub fn insert_attempt(conn: &mut DbConnection, a: &Attempt) -> QueryResult<()> {
     diesel::insert_into(webhook_attempts::table).values(a).execute(conn).map(|_| ())
 }
 
-/// Claims up to `limit` due deliveries: they become `sending` until `lease_until` (a crashed
-/// sender's rows come due again when the lease ends). Same shape as the reminder claim.
+/// The deliveries queue for [`lease::claim_due`].
+pub const DELIVERIES: Queue =
+    Queue { table: "webhook_deliveries", waiting: "pending", due_index: "webhook_deliveries_due_idx" };
+
+/// Claims up to `limit` due deliveries for one sender: they become `sending` until `lease_until`
+/// (see [`lease`]).
 pub fn claim_due(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Delivery>> {
-    match conn {
-        DbConnection::Postgres(pg) => diesel::sql_query(
-            "UPDATE webhook_deliveries SET status = 'sending', due_at = $1, attempts = attempts + 1, updated_at = $2 \
-             WHERE id IN (SELECT id FROM webhook_deliveries WHERE status IN ('pending', 'sending') AND due_at <= $2 \
-                          ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING *",
-        )
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(limit)
-        .load::<Delivery>(pg),
-        DbConnection::Sqlite(lite) => diesel::sql_query(
-            "UPDATE webhook_deliveries SET status = 'sending', due_at = ?, attempts = attempts + 1, updated_at = ? \
-             WHERE id IN (SELECT id FROM webhook_deliveries INDEXED BY webhook_deliveries_due_idx \
-                          WHERE status IN ('pending', 'sending') AND due_at <= ? \
-                          ORDER BY due_at LIMIT ?) \
-             RETURNING *",
-        )
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(limit)
-        .load::<Delivery>(lite),
-    }
+    lease::claim_due(conn, &DELIVERIES, now, lease_until, limit)
 }
 
 /// Ends a claim if this sender still holds it (same attempt): `delivered`, `failed`, or back to
