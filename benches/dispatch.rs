@@ -132,41 +132,28 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
     if scenario != "tick" {
         let sink = rt.block_on(SmtpSink::start())?;
         let smtp_state = rt.block_on(build_state(target.settings(Some(sink.url())), Overrides::default()))?;
-        // The ceiling: the same claim on the same database, each row then marked sent, nothing
-        // rendered or sent in between.
-        let mut raw = Vec::new();
-        for i in 1..=runs {
-            clear_reminders(&mut seed)?;
-            insert_reminders(&mut seed, &fx, Batch::Due { prefix: "raw-", from: 1, count: n, now })?;
-            analyze(&mut seed)?;
-            let t = Instant::now();
-            let done = raw_claim_loop(&null_state, target.backend)?;
-            let elapsed = t.elapsed();
-            anyhow::ensure!(done == n as usize, "raw claim loop: {done} of {n} marked");
-            let rate = done as f64 / elapsed.as_secs_f64();
-            println!("[{}] ceiling, raw claim loop, run {i}: {done} in {elapsed:.2?} = {rate:.0}/s", target.label());
-            raw.push(rate);
-        }
-        let ceiling = median(&mut raw);
+        // The references, on the same database: the same claim with each row then marked sent
+        // (nothing rendered or sent), and a whole batch claimed and marked per statement.
+        let mut reference =
+            |label: &str, step: fn(&mut DbConnection) -> anyhow::Result<usize>| -> anyhow::Result<f64> {
+                let mut rates = Vec::new();
+                for i in 1..=runs {
+                    clear_reminders(&mut seed)?;
+                    insert_reminders(&mut seed, &fx, Batch::Due { prefix: "raw-", from: 1, count: n, now })?;
+                    analyze(&mut seed)?;
+                    let t = Instant::now();
+                    let done = claim_workers(&null_state, target.backend, step)?;
+                    let elapsed = t.elapsed();
+                    anyhow::ensure!(done == n as usize, "{label}: {done} of {n} marked");
+                    let rate = done as f64 / elapsed.as_secs_f64();
+                    println!("[{}] {label}, run {i}: {done} in {elapsed:.2?} = {rate:.0}/s", target.label());
+                    rates.push(rate);
+                }
+                Ok(median(&mut rates))
+            };
+        let ceiling = reference("ceiling, raw claim loop", raw_claim_step)?;
+        let limit = reference("limit, batch claim-and-mark", raw_batch_step)?;
         rows.push((format!("ceiling: raw claim loop ({n} due)"), format!("{ceiling:.0} reminders/s")));
-        // The database's own limit: claim and mark a whole batch in one statement.
-        let mut whole = Vec::new();
-        for i in 1..=runs {
-            clear_reminders(&mut seed)?;
-            insert_reminders(&mut seed, &fx, Batch::Due { prefix: "raw-", from: 1, count: n, now })?;
-            analyze(&mut seed)?;
-            let t = Instant::now();
-            let done = raw_batch_loop(&null_state, target.backend)?;
-            let elapsed = t.elapsed();
-            anyhow::ensure!(done == n as usize, "raw batch loop: {done} of {n} marked");
-            let rate = done as f64 / elapsed.as_secs_f64();
-            println!(
-                "[{}] limit, batch claim-and-mark, run {i}: {done} in {elapsed:.2?} = {rate:.0}/s",
-                target.label()
-            );
-            whole.push(rate);
-        }
-        let limit = median(&mut whole);
         rows.push((format!("limit: batch claim-and-mark ({n} due)"), format!("{limit:.0} reminders/s")));
         for (label, state, n) in [("null transport", &null_state, n), ("loopback SMTP", &smtp_state, smtp_n)] {
             let mut rates = Vec::new();
@@ -589,91 +576,76 @@ fn stale_pool(
 // ---------------------------------------------------------------------------------------------
 // Measurements.
 
+/// Runs `step` on claim workers (one on SQLite, its single writer; `CONCURRENCY` on PostgreSQL,
+/// where `SKIP LOCKED` lets them work side by side), each with its own connection, until a step
+/// marks nothing. Returns the rows marked.
+fn claim_workers(
+    state: &AppState,
+    backend: Backend,
+    step: impl Fn(&mut DbConnection) -> anyhow::Result<usize> + Sync,
+) -> anyhow::Result<usize> {
+    let workers = if backend == Backend::Postgres { CONCURRENCY } else { 1 };
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    let mut conn = state.db.get()?;
+                    loop {
+                        match step(&mut conn)? {
+                            0 => return Ok(()),
+                            n => total.fetch_add(n, Ordering::Relaxed),
+                        };
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("a claim worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(total.load(Ordering::Relaxed))
+}
+
+/// The ceiling: the dispatcher's own claim statement, then each row marked sent with one UPDATE.
+fn raw_claim_step(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let batch = reminders::claim_due(conn, to_db(now), to_db(now + Duration::seconds(120)), BATCH_SIZE)?;
+    for r in &batch {
+        reminders::finish_claim(conn, r, "sent", None, None, to_db(now), to_db(now))?;
+    }
+    Ok(batch.len())
+}
+
+/// The database's limit for a queue consumer that does no per-row work: one statement claims a
+/// batch (`SKIP LOCKED` on PostgreSQL) and marks it sent.
+fn raw_batch_step(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    let now = to_db(Utc::now());
+    Ok(match conn {
+        DbConnection::Postgres(c) => diesel::sql_query(
+            "UPDATE reminders SET status = 'sent', sent_at = $1, updated_at = $1 \
+             WHERE id IN (SELECT id FROM reminders WHERE status = 'scheduled' AND due_at <= $1 \
+                          ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .bind::<diesel::sql_types::BigInt, _>(BATCH_SIZE)
+        .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(
+            "UPDATE reminders SET status = 'sent', sent_at = ?, updated_at = ? \
+             WHERE id IN (SELECT id FROM reminders INDEXED BY reminders_due_idx \
+                          WHERE status = 'scheduled' AND due_at <= ? ORDER BY due_at LIMIT ?)",
+        )
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .bind::<diesel::sql_types::BigInt, _>(BATCH_SIZE)
+        .execute(c)?,
+    })
+}
+
 /// Passes (each at the clock's now, as the scheduler runs them) until one claims nothing; the
 /// sum of their reports.
-/// A raw claim loop: workers (one on SQLite, its single writer; `CONCURRENCY` on PostgreSQL,
-/// where `SKIP LOCKED` lets them work side by side) claim batches with the dispatcher's own claim
-/// statement and mark each row sent with one UPDATE, until nothing is due. Returns the rows marked.
-fn raw_claim_loop(state: &AppState, backend: Backend) -> anyhow::Result<usize> {
-    let workers = if backend == Backend::Postgres { CONCURRENCY } else { 1 };
-    let total = AtomicUsize::new(0);
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<()> {
-                    let mut conn = state.db.get()?;
-                    loop {
-                        let now = Utc::now();
-                        let lease = to_db(now + Duration::seconds(120));
-                        let batch = reminders::claim_due(&mut conn, to_db(now), lease, BATCH_SIZE)?;
-                        if batch.is_empty() {
-                            return Ok(());
-                        }
-                        for r in &batch {
-                            reminders::finish_claim(&mut conn, r, "sent", None, None, to_db(now), to_db(now))?;
-                        }
-                        total.fetch_add(batch.len(), Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("a claim worker panicked"))??;
-        }
-        Ok(())
-    })?;
-    Ok(total.load(Ordering::Relaxed))
-}
-
-/// The database's limit for a queue consumer that does no per-row work: each statement claims a
-/// batch (`SKIP LOCKED` on PostgreSQL) and marks it sent at once. Same workers as
-/// [`raw_claim_loop`].
-fn raw_batch_loop(state: &AppState, backend: Backend) -> anyhow::Result<usize> {
-    let workers = if backend == Backend::Postgres { CONCURRENCY } else { 1 };
-    let total = AtomicUsize::new(0);
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<()> {
-                    let mut conn = state.db.get()?;
-                    loop {
-                        let now = to_db(Utc::now());
-                        let marked = match &mut *conn {
-                            DbConnection::Postgres(c) => diesel::sql_query(
-                                "UPDATE reminders SET status = 'sent', sent_at = $1, updated_at = $1 \
-                                 WHERE id IN (SELECT id FROM reminders WHERE status = 'scheduled' AND due_at <= $1 \
-                                              ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                            )
-                            .bind::<diesel::sql_types::Timestamp, _>(now)
-                            .bind::<diesel::sql_types::BigInt, _>(BATCH_SIZE)
-                            .execute(c)?,
-                            DbConnection::Sqlite(c) => diesel::sql_query(
-                                "UPDATE reminders SET status = 'sent', sent_at = ?, updated_at = ? \
-                                 WHERE id IN (SELECT id FROM reminders INDEXED BY reminders_due_idx \
-                                              WHERE status = 'scheduled' AND due_at <= ? ORDER BY due_at LIMIT ?)",
-                            )
-                            .bind::<diesel::sql_types::Timestamp, _>(now)
-                            .bind::<diesel::sql_types::Timestamp, _>(now)
-                            .bind::<diesel::sql_types::Timestamp, _>(now)
-                            .bind::<diesel::sql_types::BigInt, _>(BATCH_SIZE)
-                            .execute(c)?,
-                        };
-                        if marked == 0 {
-                            return Ok(());
-                        }
-                        total.fetch_add(marked, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("a claim worker panicked"))??;
-        }
-        Ok(())
-    })?;
-    Ok(total.load(Ordering::Relaxed))
-}
-
 async fn drain(state: &AppState) -> anyhow::Result<DispatchReport> {
     let mut total = DispatchReport::default();
     loop {
