@@ -119,8 +119,14 @@ impl ManageConnection for Manager {
         }
     }
 
+    /// Checked on every checkout: a PostgreSQL connection may have been cut (a server restart),
+    /// and a stale one is replaced before a request sees it. A SQLite connection is a file handle
+    /// in this process; there is nothing to ask.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        match conn {
+            DbConnection::Postgres(c) => c.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError),
+            DbConnection::Sqlite(_) => Ok(()),
+        }
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -294,6 +300,31 @@ mod tests {
         let err = DatabaseUrl::parse("mysql://localhost/db").err().unwrap().to_string();
         assert!(err.contains("mysql://"), "{err}");
         assert!(DatabaseUrl::parse("  ").is_err());
+    }
+
+    /// `.cargo/config.toml` sets `LIBSQLITE3_FLAGS`; a build without it would re-plan statements
+    /// on every execution (see there).
+    #[test]
+    fn bundled_sqlite_is_built_with_our_options() {
+        use diesel::{Connection, RunQueryDsl, sql_types::Integer};
+        #[derive(diesel::QueryableByName)]
+        struct Used {
+            #[diesel(sql_type = Integer)]
+            qpsg: i32,
+            #[diesel(sql_type = Integer)]
+            stat4: i32,
+            #[diesel(sql_type = Integer)]
+            memstatus_off: i32,
+        }
+        let mut c = diesel::SqliteConnection::establish(":memory:").unwrap();
+        let used: Used = diesel::sql_query(
+            "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS qpsg, \
+             sqlite_compileoption_used('ENABLE_STAT4') AS stat4, \
+             sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS memstatus_off",
+        )
+        .get_result(&mut c)
+        .unwrap();
+        assert_eq!((used.qpsg, used.stat4, used.memstatus_off), (1, 0, 1));
     }
 
     #[test]
