@@ -63,6 +63,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         photos,
         webhook_client,
         step_cache: Default::default(),
+        scale_cache: Default::default(),
         heavy,
         settings: Arc::new(settings),
         audit: crate::services::audit::AuditSink::start(db.clone()),
@@ -107,6 +108,8 @@ impl Application {
         if let Some(s) = scheduler.as_mut() {
             let _ = s.shutdown().await;
         }
+        // Read events still gathering in the audit writer are stored before the process ends.
+        self.state.audit.flush().await;
         Ok(served?)
     }
 }

@@ -1,7 +1,7 @@
 //! Audit trail for patient data. Writes record their event inside their own transaction, so a
 //! change and its audit entry stand or fall together. Reads hand their event to a buffered
 //! writer that stores batches in one transaction: reads stay reads, not one write each.
-//! A crash may lose the last fraction of a second of read events, never a write's.
+//! A crash may lose the last quarter of a second of read events, never a write's.
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -79,6 +79,8 @@ pub struct AuditSink {
 }
 
 const BATCH: usize = 1_000;
+/// How long the writer gathers read events before storing them.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl AuditSink {
     /// Starts the writer task on the current runtime.
@@ -86,15 +88,26 @@ impl AuditSink {
         let (tx, mut rx) = mpsc::channel::<Message>(16_384);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
+                // Gather for up to LINGER (or BATCH events, or until someone asks for a flush):
+                // each commit costs every other connection its page cache on SQLite and a WAL
+                // flush on PostgreSQL, so a few large transactions a second, not one per event.
                 let mut events = Vec::new();
                 let mut waiters = Vec::new();
+                let deadline = tokio::time::Instant::now() + LINGER;
                 let mut next = Some(first);
                 while let Some(message) = next {
                     match message {
                         Message::Event(e) => events.push(*e),
                         Message::Flush(done) => waiters.push(done),
                     }
-                    next = if events.len() < BATCH { rx.try_recv().ok() } else { None };
+                    next = if events.len() >= BATCH || !waiters.is_empty() {
+                        None
+                    } else {
+                        match rx.try_recv() {
+                            Ok(m) => Some(m),
+                            Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                        }
+                    };
                 }
                 if !events.is_empty() {
                     let count = events.len();

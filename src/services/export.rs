@@ -124,6 +124,7 @@ fn zip_error(e: impl std::fmt::Display) -> ApiError {
 pub async fn export(state: &AppState, user: &AuthUser, patient: Patient) -> ApiResult<std::fs::File> {
     let now = state.now();
     let pid = patient.id.clone();
+    state.audit.flush().await; // the access log includes the latest reads
     let (rec, access) = state
         .db
         .run(move |c| {
@@ -229,6 +230,8 @@ pub async fn erase(
         state.photos.delete(&key).await.map_err(store_error)?;
         removed.push(key);
     }
+    // Read events still in the writer's buffer are stored now, so the erasure de-identifies them too.
+    state.audit.flush().await;
     let (pid, account) = (patient.id.clone(), patient.account_id.clone());
     let event = audit::event(user, audit::Action::Erase, "patient", None, None, now);
     let (counts, keys) = state
