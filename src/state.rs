@@ -33,6 +33,8 @@ pub struct AppState {
     pub webhook_client: reqwest::Client,
     /// Parsed protocol steps (immutable rows), for reminder views.
     pub step_cache: crate::services::reminders::StepCache,
+    /// Scale definitions (immutable rows), for progress reads.
+    pub scale_cache: crate::services::scales::ScaleCache,
 }
 
 impl AppState {

@@ -143,12 +143,9 @@ async fn reminders_of(
     let (patient_id, up, past) = state
         .db
         .run(move |c| {
-            let patient = match &staff_patient {
-                None => access::own_patient(c, &u)?,
-                Some(id) if u.role.is_staff() => access::patient(c, &u, id)?,
-                Some(_) => None,
+            let Some(patient) = access::own_or_staff_patient(c, &u, staff_patient.as_deref())? else {
+                return Ok(None);
             };
-            let Some(patient) = patient else { return Ok(None) };
             let up = reminders::find_for_patient(c, &patient.id, true, limit)?;
             let past = reminders::find_for_patient(c, &patient.id, false, limit)?;
             cache_protocols(c, &cache, &up.iter().chain(&past).collect::<Vec<_>>())?;

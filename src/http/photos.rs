@@ -306,8 +306,8 @@ pub async fn get_patient_progress(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<ProgressView>> {
-    let patient = patients::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(scores::progress(&state, &user, &patient).await?))
+    user.require_staff().map_err(|_| ApiError::not_found())?;
+    Ok(web::Json(scores::progress_of(&state, &user, Some(&id)).await?))
 }
 
 /// The patient's own progress.
@@ -315,14 +315,12 @@ pub async fn get_patient_progress(
     responses((status = 200, body = ProgressView),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_my_progress(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<ProgressView>> {
-    let patient = patients::own(&state, &user).await?;
-    Ok(web::Json(scores::progress(&state, &user, &patient).await?))
+    Ok(web::Json(scores::progress_of(&state, &user, None).await?))
 }
 
 async fn chart_for(state: &AppState, user: &AuthUser, id: &str, png: bool) -> ApiResult<HttpResponse> {
     user.require_staff().map_err(|_| ApiError::not_found())?;
-    let patient = patients::load(state, user, id).await?;
-    let progress = scores::progress(state, user, &patient).await?;
+    let progress = scores::progress_of(state, user, Some(id)).await?;
     let permit = state.heavy.clone().acquire_owned().await.map_err(ApiError::internal)?;
     let rendered = tokio::task::spawn_blocking(move || {
         let _permit = permit;

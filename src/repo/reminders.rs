@@ -59,15 +59,17 @@ pub fn find_for_patient(
     upcoming: bool,
     limit: i64,
 ) -> QueryResult<Vec<Reminder>> {
+    // `status IN (…)` would be re-prepared on every call on SQLite (diesel does not cache
+    // statements with a bind list); two comparisons keep the statement cached.
     let base = reminders::table.filter(reminders::patient_id.eq(patient_id));
     if upcoming {
-        base.filter(reminders::status.eq_any(["scheduled", "sending"]))
+        base.filter(reminders::status.eq("scheduled").or(reminders::status.eq("sending")))
             .order((reminders::due_at.asc(), reminders::id.asc()))
             .limit(limit)
             .select(Reminder::as_select())
             .load(conn)
     } else {
-        base.filter(reminders::status.ne_all(["scheduled", "sending"]))
+        base.filter(reminders::status.ne("scheduled").and(reminders::status.ne("sending")))
             .order((reminders::planned_at.desc(), reminders::id.desc()))
             .limit(limit)
             .select(Reminder::as_select())

@@ -21,6 +21,20 @@ pub fn patient(conn: &mut DbConnection, user: &AuthUser, id: &str) -> QueryResul
     Ok(found.filter(|p| user.role.is_staff() || p.account_id.as_deref() == Some(user.account_id.as_str())))
 }
 
+/// The caller's own record (`staff_patient` = `None`), or the patient `staff_patient` of a
+/// staff member's clinic; a patient naming a patient id gets nothing.
+pub fn own_or_staff_patient(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    staff_patient: Option<&str>,
+) -> QueryResult<Option<Patient>> {
+    match staff_patient {
+        None => own_patient(conn, user),
+        Some(id) if user.role.is_staff() => patient(conn, user, id),
+        Some(_) => Ok(None),
+    }
+}
+
 /// The patient record linked to a patient's own login.
 pub fn own_patient(conn: &mut DbConnection, user: &AuthUser) -> QueryResult<Option<Patient>> {
     if user.role != Role::Patient {

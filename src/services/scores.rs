@@ -20,9 +20,10 @@ use crate::{
         patients::Patient,
         photos,
         scores::{self, Score},
-        sessions,
+        sessions::{self, Session},
     },
     services::{
+        access,
         audit::{self, Action},
         photos::TimePoint,
         scales,
@@ -230,14 +231,27 @@ pub async fn list(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiRe
     Ok(rows.into_iter().map(view).collect())
 }
 
-/// Progress per (scale, rater) over the patient's record.
-pub async fn progress(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<ProgressView> {
-    let pid = patient.id.clone();
-    let (rows, defs, sessions) = state
+/// Progress per (scale, rater) of the caller's own record (`staff_patient` = `None`) or of a patient of a staff
+/// member's clinic, read with one connection: the scope check, scores and sessions.
+pub async fn progress_of(state: &AppState, user: &AuthUser, staff_patient: Option<&str>) -> ApiResult<ProgressView> {
+    let (u, staff_patient, cache) = (user.clone(), staff_patient.map(str::to_owned), state.scale_cache.clone());
+    let (patient_id, rows, defs, sessions) = state
         .db
-        .run(move |c| Ok((scores::find_for_patient(c, &pid)?, scales::all(c)?, sessions::find_for_patient(c, &pid)?)))
-        .await?;
-    state.audit.record(audit::event(user, Action::Read, "progress", None, Some(&patient.id), state.now())).await;
+        .run(move |c| {
+            let Some(patient) = access::own_or_staff_patient(c, &u, staff_patient.as_deref())? else {
+                return Ok(None);
+            };
+            let rows = scores::find_for_patient(c, &patient.id)?;
+            let sessions = sessions::find_for_patient(c, &patient.id)?;
+            Ok(Some((patient.id, rows, cache.all(c)?, sessions)))
+        })
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state.audit.record(audit::event(user, Action::Read, "progress", None, Some(&patient_id), state.now())).await;
+    Ok(build_progress(patient_id, rows, &defs, sessions))
+}
+
+fn build_progress(patient_id: String, rows: Vec<Score>, defs: &[ScaleDef], sessions: Vec<Session>) -> ProgressView {
     let mut groups: BTreeMap<(String, String), Vec<Score>> = BTreeMap::new();
     for s in rows {
         groups.entry((s.scale_code.clone(), s.rater.clone())).or_default().push(s);
@@ -274,13 +288,13 @@ pub async fn progress(state: &AppState, user: &AuthUser, patient: &Patient) -> A
                 .collect(),
         });
     }
-    Ok(ProgressView {
-        patient_id: patient.id.clone(),
+    ProgressView {
+        patient_id,
         scales: out,
         sessions: sessions
             .into_iter()
             .filter(|s| s.status == "completed")
             .map(|s| SessionMark { performed_at: from_db(s.performed_at), id: s.id })
             .collect(),
-    })
+    }
 }
