@@ -218,6 +218,9 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH`, a plain path, or `postgres://…`; `DATABASE_URL` sets it too.
     pub url: Option<String>,
+    /// Connections in the pool; default two per CPU core. Queries are CPU work here (SQLite in
+    /// the process, PostgreSQL on the same or a near machine): more connections than that only
+    /// add threads waiting, caches and memory.
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
 }
@@ -292,7 +295,8 @@ impl Default for ServerSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, pool_size: 10, connect_timeout_secs: 5 }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self { url: None, pool_size: u32::try_from(2 * cores).unwrap_or(u32::MAX), connect_timeout_secs: 5 }
     }
 }
 
