@@ -37,7 +37,8 @@
 //!
 //! On SQLite the database is a temp file; with `BENCH_DATABASE_URL` a fresh PostgreSQL database
 //! per size is created on that server and dropped at the end. `BENCH_SIZES=small` or `large`
-//! runs one size only.
+//! runs one size only; `BENCH_SCENARIOS=reminders,patients` (names: login, reminders, checkins,
+//! patients, progress) runs only those next to the two ceilings.
 
 use std::{
     fs,
@@ -137,15 +138,16 @@ impl Scenario {
         matches!(self, Scenario::Reminders | Scenario::PatientList | Scenario::Progress)
     }
 
-    fn file(self) -> &'static str {
+    /// The scenario's short name (`BENCH_SCENARIOS`), also its request file's stem.
+    fn name(self) -> &'static str {
         match self {
-            Scenario::Login => "login.tsv",
-            Scenario::Reminders => "reminders.tsv",
-            Scenario::Checkin => "checkins.tsv",
-            Scenario::PatientList => "patients.tsv",
-            Scenario::Progress => "progress.tsv",
-            Scenario::Bare => "bare.tsv",
-            Scenario::OneQuery => "query.tsv",
+            Scenario::Login => "login",
+            Scenario::Reminders => "reminders",
+            Scenario::Checkin => "checkins",
+            Scenario::PatientList => "patients",
+            Scenario::Progress => "progress",
+            Scenario::Bare => "bare",
+            Scenario::OneQuery => "query",
         }
     }
 }
@@ -160,6 +162,9 @@ struct Config {
     workers: usize,
     log: String,
     sizes: Vec<Size>,
+    /// The scenarios to run (`BENCH_SCENARIOS`, by file stem: `reminders,patients`); the two
+    /// ceilings always run.
+    scenarios: Vec<Scenario>,
     server_bin: PathBuf,
     lua: PathBuf,
 }
@@ -194,6 +199,20 @@ impl Config {
                 sizes
             }
         };
+        let scenarios = match std::env::var("BENCH_SCENARIOS").ok().filter(|s| !s.trim().is_empty()) {
+            None => Scenario::ALL.to_vec(),
+            Some(list) => {
+                let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
+                let known = Scenario::ALL.map(Scenario::name).join(", ");
+                for w in &wanted {
+                    anyhow::ensure!(
+                        Scenario::ALL.iter().any(|s| s.name() == *w),
+                        "BENCH_SCENARIOS: `{w}` is not one of {known}"
+                    );
+                }
+                Scenario::ALL.into_iter().filter(|s| s.is_ceiling() || wanted.contains(&s.name())).collect()
+            }
+        };
         let connections = num("BENCH_CONNECTIONS", 32)?.max(1);
         Ok(Self {
             admin_url: std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()),
@@ -205,6 +224,7 @@ impl Config {
             workers: usize::try_from(num("BENCH_WORKERS", u32::try_from(cores).unwrap_or(2))?)?.max(1),
             log: std::env::var("BENCH_LOG").ok().filter(|l| !l.is_empty()).unwrap_or_else(|| "info".into()),
             sizes,
+            scenarios,
             server_bin,
             lua: root.join("scripts/bench/rotate.lua"),
         })
@@ -304,14 +324,14 @@ fn measure_size(
     println!("[{tag}] logged in the admin and {} patients in {:.1?}", patient_tokens.len(), t.elapsed());
 
     let files = write_request_files(target.dir.path(), size, &admin_token, &patient_tokens)?;
-    for scenario in Scenario::ALL {
+    for &scenario in &cfg.scenarios {
         let port = if scenario.is_ceiling() { ceiling.port } else { server.port };
         rt.block_on(check_first(&client, port, &files.path(scenario)))
             .with_context(|| format!("the first request of `{}` failed", scenario.label()))?;
     }
 
-    let mut runs: Vec<(Scenario, Vec<Measure>)> = Scenario::ALL.iter().map(|s| (*s, Vec::new())).collect();
-    let mut rss: Vec<(Scenario, f64)> = Scenario::ALL.iter().map(|s| (*s, 0.0)).collect();
+    let mut runs: Vec<(Scenario, Vec<Measure>)> = cfg.scenarios.iter().map(|s| (*s, Vec::new())).collect();
+    let mut rss: Vec<(Scenario, f64)> = cfg.scenarios.iter().map(|s| (*s, 0.0)).collect();
     let mut problems = Vec::new();
     // Two phases: everything but login (runs interleaved), then login. argon2id's memory stays
     // with the allocator after a burst of logins, so the first phase's VmHWM is the server's
@@ -319,7 +339,7 @@ fn measure_size(
     let mut hwm_without_login = 0.0;
     for phase in [false, true] {
         let in_phase = |s: Scenario| (s == Scenario::Login) == phase;
-        for scenario in Scenario::ALL.into_iter().filter(|s| in_phase(*s)) {
+        for &scenario in cfg.scenarios.iter().filter(|s| in_phase(**s)) {
             let port = if scenario.is_ceiling() { ceiling.port } else { server.port };
             if cfg.warmup > 0 {
                 run_wrk(cfg, port, &files.path(scenario), cfg.warmup)?;
@@ -406,7 +426,7 @@ struct RequestFiles {
 
 impl RequestFiles {
     fn path(&self, scenario: Scenario) -> PathBuf {
-        self.dir.join(scenario.file())
+        self.dir.join(format!("{}.tsv", scenario.name()))
     }
 }
 
@@ -899,8 +919,9 @@ impl Target {
 // - patient/account/course/screening p = i;
 // - session i: patient (i - 1) % N + 1, round (i - 1) / N, performed 28 days apart, the last
 //   1–20 days ago;
-// - reminder i: session (i - 1) % S + 1, its j-th (j = (i - 1) / S) of R / S; those of a
-//   patient's last session from the 8th on are scheduled (up to 4 days ahead), the rest sent;
+// - reminder i: session (i - 1) / (R / S) + 1, its j-th (j = (i - 1) % (R / S)): a session's
+//   reminders side by side, as planning stores them; those of a patient's last session from the
+//   8th on are scheduled (up to 4 days ahead), the rest sent;
 // - check-in i: patient (i - 1) % N + 1, on the last session, one a day going back;
 // - score i: a clinician's CEA (0–4) at session i.
 
@@ -956,7 +977,6 @@ fn seed(db: &Db, target: &Target, size: Size, hash: &str, now: DateTime<Utc>) ->
     let rounds = (s / n).max(1);
     let per_session = (size.reminders / s).max(1);
     let now_lit = sql.now();
-    let s0 = format!("((i - 1) % {s})");
     let p_of_session = |session0: &str| format!("({session0} % {n} + 1)");
     let performed = |session0: &str| {
         let (k, p) = (format!("({session0} / {n})"), p_of_session(session0));
@@ -1071,11 +1091,14 @@ fn seed(db: &Db, target: &Target, size: Size, hash: &str, now: DateTime<Utc>) ->
             ],
         ),
         {
-            let j = format!("((i - 1) / {s})");
-            let last = format!("({s0} / {n} = {rounds} - 1)");
+            // A session's reminders are planned together, so they are stored together (as the
+            // service writes them: one transaction per session).
+            let rs0 = format!("((i - 1) / {per_session})");
+            let j = format!("((i - 1) % {per_session})");
+            let last = format!("({rs0} / {n} = {rounds} - 1)");
             let scheduled = format!("({last} AND {j} >= {})", per_session.saturating_sub(3));
             let offset = format!(
-                "(({j} - {}) * 2 * 86400 + (i % 3600) - ({rounds} - 1 - {s0} / {n}) * 28 * 86400)",
+                "(({j} - {}) * 2 * 86400 + (i % 3600) - ({rounds} - 1 - {rs0} / {n}) * 28 * 86400)",
                 per_session.saturating_sub(3)
             );
             let planned = sql.at(&offset);
@@ -1087,8 +1110,8 @@ fn seed(db: &Db, target: &Target, size: Size, hash: &str, now: DateTime<Utc>) ->
                 &[
                     sql.id("r-", "i"),
                     format!("'{clinic}'"),
-                    sql.id("p-", &p_of_session(&s0)),
-                    sql.id("s-", &format!("{s0} + 1")),
+                    sql.id("p-", &p_of_session(&rs0)),
+                    sql.id("s-", &format!("{rs0} + 1")),
                     format!("'{protocol}'"),
                     "'first_day_care'".into(),
                     "i".into(),
