@@ -217,9 +217,7 @@ impl ResponseError for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Pool(_) | DbError::Busy => {
-                Self { source: Some(e.into()), ..Self::code(ErrorCode::DatabaseUnavailable) }
-            }
+            DbError::Pool(_) => Self { source: Some(e.into()), ..Self::code(ErrorCode::DatabaseUnavailable) },
             other => Self::internal(other),
         }
     }

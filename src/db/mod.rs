@@ -146,8 +146,6 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("database task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
-    #[error("no database connection became free within the connect timeout")]
-    Busy,
 }
 
 /// The pool plus what the app needs to use it well on each backend.
@@ -156,10 +154,6 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     write_lock: Arc<std::sync::Mutex<()>>,
-    /// One permit per pooled connection: async callers wait here, on the runtime, rather than
-    /// in a blocking thread parked on the pool (a thread, its stack and allocator caches each).
-    slots: Arc<tokio::sync::Semaphore>,
-    wait: Duration,
 }
 
 impl Db {
@@ -182,8 +176,7 @@ impl Db {
             .connection_timeout(timeout)
             .build(manager)
             .with_context(|| format!("cannot open the database {}", url.redacted()))?;
-        let slots = Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize));
-        Ok(Self { pool, backend: url.backend, write_lock: Arc::default(), slots, wait: timeout })
+        Ok(Self { pool, backend: url.backend, write_lock: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -213,21 +206,12 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
     {
-        let (pool, slot) = (self.pool.clone(), self.slot().await?);
+        let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
             let mut conn = pool.get()?;
             Ok(f(&mut conn)?)
         })
         .await?
-    }
-
-    /// Waits (asynchronously, up to the connect timeout) until a connection is free for us.
-    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, DbError> {
-        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(DbError::Busy),
-        }
     }
 
     /// Runs `f` in one transaction on the blocking pool; on SQLite, writers take turns.
@@ -237,13 +221,8 @@ impl Db {
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
-        let (this, slot) = (self.clone(), self.slot().await.map_err(E::from)?);
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            this.write_blocking(f)
-        })
-        .await
-        .map_err(|e| E::from(DbError::Join(e)))?
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.write_blocking(f)).await.map_err(|e| E::from(DbError::Join(e)))?
     }
 
     /// [`Db::write`] for code that is already off the async threads.
@@ -268,9 +247,8 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
     {
-        let (this, slot) = (self.clone(), self.slot().await?);
+        let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
             let mut conn = this.pool.get()?;
             let _guard = match this.backend {
                 Backend::Sqlite => Some(this.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
