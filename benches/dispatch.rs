@@ -22,6 +22,8 @@
 //! (`generate_series` on PostgreSQL, a recursive CTE on SQLite). On PostgreSQL a fresh database
 //! is created on the server named by `BENCH_DATABASE_URL` and dropped at the end.
 
+mod common;
+
 use std::{
     sync::{
         Arc,
@@ -35,24 +37,14 @@ use aftercare::{
     db::{Backend, DbConnection, to_db},
     email::Mailer,
     jobs::dispatch::{DispatchReport, deliver_due_reminders},
-    repo::{
-        consents::{self, Consent},
-        courses::{self, Course},
-        patients::{self, Patient},
-        reminders,
-        screenings::{self, Screening},
-        sessions::{self, Session},
-    },
-    services::{bootstrap, reminders::current_protocol},
+    repo::reminders,
     startup::{Overrides, build_state},
     state::AppState,
 };
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDateTime, SubsecRound, Utc};
-use diesel::{
-    Connection, QueryableByName, RunQueryDsl, connection::SimpleConnection, pg::PgConnection, sql_types::Text,
-    sqlite::SqliteConnection,
-};
+use common::{Fixture, FixtureSpec, Target, seed_fixture};
+use diesel::{Connection, QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Text};
 use secrecy::SecretString;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -84,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         matches!(scenario.as_str(), "all" | "throughput" | "tick"),
         "unknown scenario `{scenario}` (all, throughput, tick)"
     );
-    let target = Target::create(admin_url.as_deref())?;
+    let target = Target::create(admin_url.as_deref(), "bench", "BENCH_DATABASE_URL")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let results = run(&rt, &target, &scenario);
     // The pools' connections end with the runtime, before the database is dropped.
@@ -123,7 +115,14 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
         rt.block_on(build_state(target.settings(None), Overrides { mailer: mailer_null()?, clock: None }))?;
     let mut seed = target.seed_connection()?;
     let t = Instant::now();
-    let fx = seed_fixture(&null_state, &mut seed, now)?;
+    let spec = FixtureSpec {
+        prefix: "bench",
+        admin_email: "admin@bench.example",
+        password: "correct horse battery staple",
+        patients: PATIENTS,
+        consent_kinds: &["email_reminders"],
+    };
+    let fx = seed_fixture(&null_state, &mut seed, now, &spec)?;
     println!("[{}] fixture: clinic, {PATIENTS} patients with a session, in {:.1?}", target.label(), t.elapsed());
 
     // State (and its SMTP pool) is dropped inside the runtime.
@@ -238,73 +237,10 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
 // ---------------------------------------------------------------------------------------------
 // The database: a temp SQLite file, or a fresh PostgreSQL database dropped at the end.
 
-struct Target {
-    backend: Backend,
-    url: String,
-    /// The SQLite file (when SQLite).
-    sqlite_path: Option<String>,
-    dir: tempfile::TempDir,
-    /// Drops the PostgreSQL database when the target goes.
-    _pg: Option<PgDatabase>,
-}
-
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        match PgConnection::establish(&self.admin_url) {
-            Ok(mut conn) => {
-                let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-                if let Err(e) = diesel::sql_query(sql).execute(&mut conn) {
-                    eprintln!("could not drop the benchmark database {}: {e}", self.name);
-                }
-            }
-            Err(e) => eprintln!("could not drop the benchmark database {}: {e}", self.name),
-        }
-    }
-}
-
 impl Target {
-    fn create(admin_url: Option<&str>) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        match admin_url {
-            None => {
-                let path = dir.path().join("bench.db").display().to_string();
-                Ok(Self {
-                    backend: Backend::Sqlite,
-                    url: format!("sqlite://{path}"),
-                    sqlite_path: Some(path),
-                    dir,
-                    _pg: None,
-                })
-            }
-            Some(admin_url) => {
-                let mut conn = PgConnection::establish(admin_url)
-                    .context("BENCH_DATABASE_URL is set but PostgreSQL is unreachable")?;
-                let name = format!("aftercare_bench_{}", uuid::Uuid::now_v7().simple());
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn)?;
-                let pg = PgDatabase { admin_url: admin_url.to_owned(), name: name.clone() };
-                let mut url = url::Url::parse(admin_url).context("BENCH_DATABASE_URL is not a URL")?;
-                url.set_path(&name);
-                Ok(Self { backend: Backend::Postgres, url: url.to_string(), sqlite_path: None, dir, _pg: Some(pg) })
-            }
-        }
-    }
-
-    fn label(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        }
-    }
-
     fn settings(&self, smtp_url: Option<String>) -> Settings {
-        let mut s = Settings { data_dir: self.dir.path().to_path_buf(), ..Default::default() };
+        let mut s = self.base_settings();
         s.server.bind = "127.0.0.1:0".into();
-        s.database.url = Some(self.url.clone());
         s.database.pool_size = POOL_SIZE;
         s.dispatch.enabled = false;
         s.dispatch.batch_size = BATCH_SIZE;
@@ -314,19 +250,6 @@ impl Target {
         s.mail.smtp_url = smtp_url.map(SecretString::from);
         s
     }
-
-    /// A connection of its own for seeding and plans (a large page cache on SQLite, so that a
-    /// million-row insert does not thrash; the app's pooled connections keep their settings).
-    fn seed_connection(&self) -> anyhow::Result<DbConnection> {
-        match &self.sqlite_path {
-            Some(path) => {
-                let mut c = SqliteConnection::establish(path)?;
-                c.batch_execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -262144;")?;
-                Ok(DbConnection::Sqlite(c))
-            }
-            None => Ok(DbConnection::Postgres(PgConnection::establish(&self.url)?)),
-        }
-    }
 }
 
 fn mailer_null() -> anyhow::Result<Option<Mailer>> {
@@ -335,127 +258,6 @@ fn mailer_null() -> anyhow::Result<Option<Mailer>> {
 
 // ---------------------------------------------------------------------------------------------
 // Seeding.
-
-struct Fixture {
-    clinic_id: String,
-    protocol_id: String,
-}
-
-/// A clinic and its admin, the default protocol, and `PATIENTS` consenting patients with one
-/// completed session each. Patient and session ids are `bench-p-K` / `bench-s-K`, so the bulk
-/// SQL can spread reminders over them with `i % PATIENTS`.
-fn seed_fixture(state: &AppState, conn: &mut DbConnection, now: DateTime<Utc>) -> anyhow::Result<Fixture> {
-    let admin =
-        bootstrap::create_admin(&state.db, "Bench Clinic", "admin@bench.example", "correct horse battery staple", now)?;
-    let (clinic_id, admin_id) = (admin.clinic_id, admin.account_id);
-    let at = to_db(now);
-    let performed = to_db(now - Duration::days(1));
-    let protocol_id = conn.transaction::<_, diesel::result::Error, _>(|c| {
-        let protocol = current_protocol(c, &clinic_id, now)?;
-        for k in 0..PATIENTS {
-            let (patient_id, session_id) = (format!("bench-p-{k}"), format!("bench-s-{k}"));
-            let (course_id, screening_id) = (format!("bench-c-{k}"), format!("bench-q-{k}"));
-            let (name, email) = (format!("Patient {k}"), format!("patient{k}@bench.example"));
-            patients::insert_patient(
-                c,
-                &Patient {
-                    id: patient_id.clone(),
-                    clinic_id: clinic_id.clone(),
-                    account_id: None,
-                    search_text: patients::search_text(&name, Some(&email)),
-                    name,
-                    email: Some(email),
-                    phone: None,
-                    date_of_birth: None,
-                    time_zone: "Europe/London".into(),
-                    fitzpatrick: Some(2),
-                    quiet_start: "21:00".into(),
-                    quiet_end: "08:00".into(),
-                    language: "en".into(),
-                    clinical_notes: None,
-                    archived_at: None,
-                    created_at: at,
-                    updated_at: at,
-                },
-            )?;
-            consents::insert_consent(
-                c,
-                &Consent {
-                    id: format!("bench-consent-{k}"),
-                    clinic_id: clinic_id.clone(),
-                    patient_id: patient_id.clone(),
-                    kind: "email_reminders".into(),
-                    granted: true,
-                    actor_account_id: Some(admin_id.clone()),
-                    actor_role: "admin".into(),
-                    note: None,
-                    created_at: at,
-                },
-            )?;
-            courses::insert_course(
-                c,
-                &Course {
-                    id: course_id.clone(),
-                    clinic_id: clinic_id.clone(),
-                    patient_id: patient_id.clone(),
-                    concerns: r#"["acne_scarring"]"#.into(),
-                    planned_sessions: 3,
-                    interval_days: 28,
-                    status: "active".into(),
-                    notes: None,
-                    created_by: admin_id.clone(),
-                    created_at: at,
-                    updated_at: at,
-                },
-            )?;
-            screenings::insert_screening(
-                c,
-                &Screening {
-                    id: screening_id.clone(),
-                    clinic_id: clinic_id.clone(),
-                    patient_id: patient_id.clone(),
-                    answers: "{}".into(),
-                    outcome: "clear".into(),
-                    findings: "[]".into(),
-                    screened_by: admin_id.clone(),
-                    override_by: None,
-                    override_reason: None,
-                    overridden_at: None,
-                    created_at: performed,
-                },
-            )?;
-            sessions::insert_session(
-                c,
-                &Session {
-                    id: session_id,
-                    clinic_id: clinic_id.clone(),
-                    patient_id,
-                    course_id,
-                    screening_id,
-                    performed_at: performed,
-                    clinician_id: admin_id.clone(),
-                    device_kind: "pen".into(),
-                    device_model: "Bench Pen".into(),
-                    cartridge_lot: None,
-                    numbing: None,
-                    products_applied: "[]".into(),
-                    erythema_grade: Some(1),
-                    pinpoint_bleeding: Some(false),
-                    notes: None,
-                    warnings: "[]".into(),
-                    status: "completed".into(),
-                    cancel_reason: None,
-                    cancelled_at: None,
-                    created_at: at,
-                    updated_at: at,
-                },
-                &[],
-            )?;
-        }
-        Ok(protocol.id)
-    })?;
-    Ok(Fixture { clinic_id, protocol_id })
-}
 
 /// Reminder rows for one bulk insert; numbers `from..from + count` become the occurrence and
 /// the id (zero-padded, so ids arrive in key order), and patient `i % PATIENTS`.

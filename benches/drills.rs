@@ -38,6 +38,8 @@
 //! `warn`). Replica logs are kept in a temp directory and their tail is printed when a drill
 //! fails.
 
+mod common;
+
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     io::Write as _,
@@ -53,21 +55,14 @@ use std::{
 
 use aftercare::{
     config::Settings,
-    db::{DbConnection, to_db},
+    db::{Backend, DbConnection, to_db},
     email::Mailer,
-    repo::{
-        consents::{self, Consent},
-        courses::{self, Course},
-        patients::{self, Patient},
-        screenings::{self, Screening},
-        sessions::{self, Session},
-    },
-    services::{bootstrap, reminders::current_protocol},
     startup::{Overrides, build_state},
     state::AppState,
 };
 use anyhow::{Context, bail};
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
+use common::{Fixture, FixtureSpec, Target, seed_fixture};
 use diesel::{
     Connection, QueryableByName, RunQueryDsl,
     connection::SimpleConnection,
@@ -245,7 +240,7 @@ fn dispatch_drill(rt: &Runtime, bin: &Path, kind: &str) -> anyhow::Result<Dispat
         _ => true,
     };
     let admin = std::env::var("DRILLS_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into());
-    let target = Target::create(pg_wanted.then_some(admin.as_str()))?;
+    let target = Target::create(pg_wanted.then_some(admin.as_str()), "drill", "DRILLS_DATABASE_URL")?;
     let n = env_u32("DRILLS_N", if kind == "smtp" { 3_000 } else { 6_000 })?.max(100);
     let replicas_wanted = if kind == "smtp" { 1 } else { 3 };
 
@@ -256,7 +251,7 @@ fn dispatch_drill(rt: &Runtime, bin: &Path, kind: &str) -> anyhow::Result<Dispat
         let _entered = rt.enter();
         let state =
             rt.block_on(build_state(target.settings(), Overrides { mailer: Some(null_mailer()?), clock: None }))?;
-        let fx = seed_fixture(&state, monitor.conn()?, now, PATIENTS, &["email_reminders"])?;
+        let fx = seed_drill_fixture(&state, monitor.conn()?, now, PATIENTS, &["email_reminders"])?;
         insert_due(monitor.conn()?, &fx, n, now)?;
         drop(state);
     }
@@ -562,7 +557,7 @@ struct PhotoCase {
 }
 
 fn photo_drill(rt: &Runtime, bin: &Path) -> anyhow::Result<Vec<PhotoCase>> {
-    let target = Target::create(None)?;
+    let target = Target::create(None, "drill", "DRILLS_DATABASE_URL")?;
     let data = target.dir.path().to_path_buf();
     let photos_dir = data.join("photos");
     let now = Utc::now().trunc_subsecs(0);
@@ -571,7 +566,7 @@ fn photo_drill(rt: &Runtime, bin: &Path) -> anyhow::Result<Vec<PhotoCase>> {
         let _entered = rt.enter();
         let state =
             rt.block_on(build_state(target.settings(), Overrides { mailer: Some(null_mailer()?), clock: None }))?;
-        seed_fixture(&state, monitor.conn()?, now, 1, &["email_reminders", "photos"])?;
+        seed_drill_fixture(&state, monitor.conn()?, now, 1, &["email_reminders", "photos"])?;
         drop(state);
         "drill-p-0".to_owned()
     };
@@ -954,62 +949,11 @@ impl Drop for Replica {
 // ---------------------------------------------------------------------------------------------
 // The database: a temp SQLite file, or a fresh PostgreSQL database dropped at the end.
 
-struct Target {
-    pg: bool,
-    url: String,
-    dir: tempfile::TempDir,
-    _pg: Option<PgDatabase>,
-}
-
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        match PgConnection::establish(&self.admin_url) {
-            Ok(mut conn) => {
-                if let Err(e) = diesel::sql_query(sql).execute(&mut conn) {
-                    eprintln!("could not drop the drill database {}: {e}", self.name);
-                }
-            }
-            Err(e) => eprintln!("could not drop the drill database {}: {e}", self.name),
-        }
-    }
-}
-
 impl Target {
-    fn create(admin_url: Option<&str>) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("aftercare-drills-").tempdir()?;
-        match admin_url {
-            None => {
-                let url = format!("sqlite://{}", dir.path().join("aftercare.db").display());
-                Ok(Self { pg: false, url, dir, _pg: None })
-            }
-            Some(admin_url) => {
-                let mut conn = PgConnection::establish(admin_url)
-                    .with_context(|| format!("PostgreSQL at {admin_url} is unreachable (DRILLS_DATABASE_URL)"))?;
-                let name = format!("aftercare_drill_{}", uuid::Uuid::now_v7().simple());
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn)?;
-                let pg = PgDatabase { admin_url: admin_url.to_owned(), name: name.clone() };
-                let mut url = url::Url::parse(admin_url).context("DRILLS_DATABASE_URL is not a URL")?;
-                url.set_path(&name);
-                Ok(Self { pg: true, url: url.to_string(), dir, _pg: Some(pg) })
-            }
-        }
-    }
-
-    fn label(&self) -> &'static str {
-        if self.pg { "PostgreSQL" } else { "SQLite" }
-    }
-
     /// Settings for seeding in this process (the replicas get theirs from the environment).
     fn settings(&self) -> Settings {
-        let mut s = Settings { data_dir: self.dir.path().to_path_buf(), ..Default::default() };
+        let mut s = self.base_settings();
         s.server.bind = "127.0.0.1:0".into();
-        s.database.url = Some(self.url.clone());
         s.database.pool_size = 4;
         s.dispatch.enabled = false;
         s.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
@@ -1048,7 +992,7 @@ struct RowState {
 
 impl Monitor {
     fn new(target: &Target) -> anyhow::Result<Self> {
-        let mut m = Self { url: target.url.clone(), pg: target.pg, conn: None };
+        let mut m = Self { url: target.url.clone(), pg: target.backend == Backend::Postgres, conn: None };
         m.conn()?;
         Ok(m)
     }
@@ -1107,131 +1051,17 @@ impl Monitor {
 // ---------------------------------------------------------------------------------------------
 // Seeding (as in benches/dispatch.rs).
 
-struct Fixture {
-    clinic_id: String,
-    protocol_id: String,
-}
-
-/// A clinic and its admin, the default protocol, and `count` patients (ids `drill-p-K`) with
-/// the given consents and one completed session each (`drill-s-K`).
-fn seed_fixture(
+/// The drills' clinic: `count` patients (`drill-p-K`, one session each) with these consents.
+fn seed_drill_fixture(
     state: &AppState,
     conn: &mut DbConnection,
     now: DateTime<Utc>,
     count: usize,
     consent_kinds: &[&str],
 ) -> anyhow::Result<Fixture> {
-    let admin = bootstrap::create_admin(&state.db, "Drill Clinic", ADMIN_EMAIL, PASSWORD, now)?;
-    let (clinic_id, admin_id) = (admin.clinic_id, admin.account_id);
-    let at = to_db(now);
-    let performed = to_db(now - Duration::days(1));
-    let protocol_id = conn.transaction::<_, diesel::result::Error, _>(|c| {
-        let protocol = current_protocol(c, &clinic_id, now)?;
-        for k in 0..count {
-            let (patient_id, session_id) = (format!("drill-p-{k}"), format!("drill-s-{k}"));
-            let (course_id, screening_id) = (format!("drill-c-{k}"), format!("drill-q-{k}"));
-            let (name, email) = (format!("Patient {k}"), format!("patient{k}@drills.example"));
-            patients::insert_patient(
-                c,
-                &Patient {
-                    id: patient_id.clone(),
-                    clinic_id: clinic_id.clone(),
-                    account_id: None,
-                    search_text: patients::search_text(&name, Some(&email)),
-                    name,
-                    email: Some(email),
-                    phone: None,
-                    date_of_birth: None,
-                    time_zone: "Europe/London".into(),
-                    fitzpatrick: Some(2),
-                    quiet_start: "21:00".into(),
-                    quiet_end: "08:00".into(),
-                    language: "en".into(),
-                    clinical_notes: None,
-                    archived_at: None,
-                    created_at: at,
-                    updated_at: at,
-                },
-            )?;
-            for kind in consent_kinds {
-                consents::insert_consent(
-                    c,
-                    &Consent {
-                        id: format!("drill-consent-{kind}-{k}"),
-                        clinic_id: clinic_id.clone(),
-                        patient_id: patient_id.clone(),
-                        kind: (*kind).into(),
-                        granted: true,
-                        actor_account_id: Some(admin_id.clone()),
-                        actor_role: "admin".into(),
-                        note: None,
-                        created_at: at,
-                    },
-                )?;
-            }
-            courses::insert_course(
-                c,
-                &Course {
-                    id: course_id.clone(),
-                    clinic_id: clinic_id.clone(),
-                    patient_id: patient_id.clone(),
-                    concerns: r#"["acne_scarring"]"#.into(),
-                    planned_sessions: 3,
-                    interval_days: 28,
-                    status: "active".into(),
-                    notes: None,
-                    created_by: admin_id.clone(),
-                    created_at: at,
-                    updated_at: at,
-                },
-            )?;
-            screenings::insert_screening(
-                c,
-                &Screening {
-                    id: screening_id.clone(),
-                    clinic_id: clinic_id.clone(),
-                    patient_id: patient_id.clone(),
-                    answers: "{}".into(),
-                    outcome: "clear".into(),
-                    findings: "[]".into(),
-                    screened_by: admin_id.clone(),
-                    override_by: None,
-                    override_reason: None,
-                    overridden_at: None,
-                    created_at: performed,
-                },
-            )?;
-            sessions::insert_session(
-                c,
-                &Session {
-                    id: session_id,
-                    clinic_id: clinic_id.clone(),
-                    patient_id,
-                    course_id,
-                    screening_id,
-                    performed_at: performed,
-                    clinician_id: admin_id.clone(),
-                    device_kind: "pen".into(),
-                    device_model: "Drill Pen".into(),
-                    cartridge_lot: None,
-                    numbing: None,
-                    products_applied: "[]".into(),
-                    erythema_grade: Some(1),
-                    pinpoint_bleeding: Some(false),
-                    notes: None,
-                    warnings: "[]".into(),
-                    status: "completed".into(),
-                    cancel_reason: None,
-                    cancelled_at: None,
-                    created_at: at,
-                    updated_at: at,
-                },
-                &[],
-            )?;
-        }
-        Ok(protocol.id)
-    })?;
-    Ok(Fixture { clinic_id, protocol_id })
+    let spec =
+        FixtureSpec { prefix: "drill", admin_email: ADMIN_EMAIL, password: PASSWORD, patients: count, consent_kinds };
+    seed_fixture(state, conn, now, &spec)
 }
 
 /// `count` scheduled reminders, due 60 s + i s before `now` (ids `drill-NNNNNNNNNN`), on patient

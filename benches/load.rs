@@ -40,6 +40,8 @@
 //! runs one size only; `BENCH_SCENARIOS=reminders,patients` (names: login, reminders, checkins,
 //! patients, progress) runs only those next to the two ceilings.
 
+mod common;
+
 use std::{
     fs,
     io::Write,
@@ -56,7 +58,6 @@ use std::{
 
 use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
 use aftercare::{
-    config::Settings,
     db::{Backend, Db, DbConnection, to_db},
     repo::patients,
     security::password,
@@ -65,7 +66,8 @@ use aftercare::{
 };
 use anyhow::{Context, bail};
 use chrono::{DateTime, SubsecRound, Utc};
-use diesel::{Connection, RunQueryDsl, connection::SimpleConnection, pg::PgConnection, sqlite::SqliteConnection};
+use common::Target;
+use diesel::{Connection, RunQueryDsl, connection::SimpleConnection};
 use serde::Deserialize;
 use tokio::runtime::Runtime;
 
@@ -272,11 +274,11 @@ struct SizeReport {
 }
 
 fn bench_size(cfg: &Config, rt: &Runtime, size: Size, hash: &str) -> anyhow::Result<SizeReport> {
-    let target = Target::create(cfg.admin_url.as_deref())?;
+    let target = Target::create(cfg.admin_url.as_deref(), "load", "BENCH_DATABASE_URL")?;
     let tag = format!("{} {}", target.label(), size.label);
     let now = Utc::now().trunc_subsecs(0);
     let t = Instant::now();
-    let settings = target.settings();
+    let settings = target.base_settings();
     let db = rt.block_on(open_database(&settings))?;
     seed(&db, &target, size, hash, now)?;
     println!(
@@ -823,89 +825,6 @@ impl CeilingServer {
         self.handle.stop(true).await;
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The database: a temp SQLite file, or a fresh PostgreSQL database dropped at the end.
-
-struct Target {
-    backend: Backend,
-    url: String,
-    sqlite_path: Option<String>,
-    dir: tempfile::TempDir,
-    _pg: Option<PgDatabase>,
-}
-
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        match PgConnection::establish(&self.admin_url) {
-            Ok(mut conn) => {
-                let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-                if let Err(e) = diesel::sql_query(sql).execute(&mut conn) {
-                    eprintln!("could not drop the benchmark database {}: {e}", self.name);
-                }
-            }
-            Err(e) => eprintln!("could not drop the benchmark database {}: {e}", self.name),
-        }
-    }
-}
-
-impl Target {
-    fn create(admin_url: Option<&str>) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        match admin_url {
-            None => {
-                let path = dir.path().join("bench.db").display().to_string();
-                Ok(Self {
-                    backend: Backend::Sqlite,
-                    url: format!("sqlite://{path}"),
-                    sqlite_path: Some(path),
-                    dir,
-                    _pg: None,
-                })
-            }
-            Some(admin_url) => {
-                let mut conn = PgConnection::establish(admin_url)
-                    .context("BENCH_DATABASE_URL is set but PostgreSQL is unreachable")?;
-                let name = format!("aftercare_load_{}", uuid::Uuid::now_v7().simple());
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn)?;
-                let pg = PgDatabase { admin_url: admin_url.to_owned(), name: name.clone() };
-                let mut url = url::Url::parse(admin_url).context("BENCH_DATABASE_URL is not a URL")?;
-                url.set_path(&name);
-                Ok(Self { backend: Backend::Postgres, url: url.to_string(), sqlite_path: None, dir, _pg: Some(pg) })
-            }
-        }
-    }
-
-    fn label(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        }
-    }
-
-    /// The server's settings as the bench's own pool sees them (defaults: pool size 10).
-    fn settings(&self) -> Settings {
-        let mut s = Settings { data_dir: self.dir.path().to_path_buf(), ..Default::default() };
-        s.database.url = Some(self.url.clone());
-        s
-    }
-
-    fn seed_connection(&self) -> anyhow::Result<DbConnection> {
-        match &self.sqlite_path {
-            Some(path) => {
-                let mut c = SqliteConnection::establish(path)?;
-                c.batch_execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -262144;")?;
-                Ok(DbConnection::Sqlite(c))
-            }
-            None => Ok(DbConnection::Postgres(PgConnection::establish(&self.url)?)),
         }
     }
 }
