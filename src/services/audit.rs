@@ -4,7 +4,9 @@
 //! A crash may lose the last quarter of a second of read events, never a write's.
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{
     db::{Db, new_id, to_db},
@@ -76,54 +78,69 @@ enum Message {
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<Message>,
+    /// Ends the writer's gathering early (a flush, or a filling queue).
+    hurry: Arc<Notify>,
 }
 
 const BATCH: usize = 1_000;
+/// Room for this many queued messages (senders wait beyond it).
+const CAPACITY: usize = 16_384;
 /// How long the writer gathers read events before storing them.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl AuditSink {
     /// Starts the writer task on the current runtime.
     pub fn start(db: Db) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Message>(16_384);
+        let (tx, mut rx) = mpsc::channel::<Message>(CAPACITY);
+        let hurry = Arc::new(Notify::new());
+        let woken = hurry.clone();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
-                // Gather for up to LINGER (or BATCH events, or until someone asks for a flush):
-                // each commit costs every other connection its page cache on SQLite and a WAL
-                // flush on PostgreSQL, so a few large transactions a second, not one per event.
-                let mut events = Vec::new();
-                let mut waiters = Vec::new();
-                let deadline = tokio::time::Instant::now() + LINGER;
+                // Gather for LINGER: each commit costs every other connection its page cache on
+                // SQLite and a WAL flush on PostgreSQL, so a few large transactions a second, not
+                // one per event. The writer sleeps meanwhile instead of waking for each event (a
+                // cross-thread wake-up per read); a flush or a half-full queue ends it early.
+                if matches!(first, Message::Event(_)) {
+                    tokio::select! {
+                        () = tokio::time::sleep(LINGER) => {}
+                        () = woken.notified() => {}
+                    }
+                }
                 let mut next = Some(first);
-                while let Some(message) = next {
-                    match message {
-                        Message::Event(e) => events.push(*e),
-                        Message::Flush(done) => waiters.push(done),
-                    }
-                    next = if events.len() >= BATCH || !waiters.is_empty() {
-                        None
-                    } else {
-                        match rx.try_recv() {
-                            Ok(m) => Some(m),
-                            Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                loop {
+                    let (mut events, mut waiters) = (Vec::new(), Vec::new());
+                    while let Some(message) = next.take().or_else(|| rx.try_recv().ok()) {
+                        match message {
+                            Message::Event(e) => events.push(*e),
+                            Message::Flush(done) => waiters.push(done),
                         }
-                    };
-                }
-                if !events.is_empty() {
-                    let count = events.len();
-                    let stored = db
-                        .write(move |c| -> Result<usize, crate::db::DbError> { Ok(audit::insert_events(c, &events)?) })
-                        .await;
-                    if let Err(e) = stored {
-                        tracing::error!(error = %e, audit.events = count, "audit events not stored");
+                        if events.len() >= BATCH {
+                            break;
+                        }
                     }
-                }
-                for done in waiters {
-                    let _ = done.send(());
+                    let full = events.len() >= BATCH;
+                    if !events.is_empty() {
+                        let count = events.len();
+                        let stored = db
+                            .write(move |c| -> Result<usize, crate::db::DbError> {
+                                Ok(audit::insert_events(c, &events)?)
+                            })
+                            .await;
+                        if let Err(e) = stored {
+                            tracing::error!(error = %e, audit.events = count, "audit events not stored");
+                        }
+                    }
+                    // Every event queued before a flush was taken before it, so it is stored now.
+                    for done in waiters {
+                        let _ = done.send(());
+                    }
+                    if !full {
+                        break;
+                    }
                 }
             }
         });
-        Self { tx }
+        Self { tx, hurry }
     }
 
     /// Queues a read event (waits only if the queue is full).
@@ -131,12 +148,16 @@ impl AuditSink {
         if self.tx.send(Message::Event(Box::new(event))).await.is_err() {
             tracing::error!("audit writer stopped; event dropped");
         }
+        if self.tx.capacity() < CAPACITY / 2 {
+            self.hurry.notify_one();
+        }
     }
 
     /// Returns once every event queued before the call is stored.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Message::Flush(done)).await.is_ok() {
+            self.hurry.notify_one();
             let _ = wait.await;
         }
     }
