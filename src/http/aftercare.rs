@@ -127,8 +127,9 @@ async fn reminder_view(state: &AppState, r: Reminder) -> ApiResult<ReminderView>
     reminder_views(state, vec![r]).into_iter().next().ok_or_else(ApiError::not_found)
 }
 
-/// A patient's reminders, read with one connection: the scope check (the caller's own record, or
-/// a patient of the staff member's clinic), both lists and any protocol not cached yet.
+/// A patient's reminders, read with one connection: both lists, each filtered by the caller's
+/// scope (their own record, or a patient of the staff member's clinic), and any protocol not
+/// cached yet.
 async fn reminders_of(
     state: &AppState,
     user: &AuthUser,
@@ -143,13 +144,19 @@ async fn reminders_of(
     let (patient_id, up, past) = state
         .db
         .run(move |c| {
-            let Some(patient) = access::own_or_staff_patient(c, &u, staff_patient.as_deref())? else {
-                return Ok(None);
+            let Some(scope) = access::scope(&u, staff_patient.as_deref()) else { return Ok(None) };
+            let up = reminders::find_for_patient(c, scope, true, limit)?;
+            let past = reminders::find_for_patient(c, scope, false, limit)?;
+            // The rows name their patient; with none, ask whether the patient is there at all.
+            let patient_id = match up.first().or(past.first()) {
+                Some(r) => r.patient_id.clone(),
+                None => match access::own_or_staff_patient(c, &u, staff_patient.as_deref())? {
+                    Some(p) => p.id,
+                    None => return Ok(None),
+                },
             };
-            let up = reminders::find_for_patient(c, &patient.id, true, limit)?;
-            let past = reminders::find_for_patient(c, &patient.id, false, limit)?;
             cache_protocols(c, &cache, &up.iter().chain(&past).collect::<Vec<_>>())?;
-            Ok(Some((patient.id, up, past)))
+            Ok(Some((patient_id, up, past)))
         })
         .await?
         .ok_or_else(ApiError::not_found)?;

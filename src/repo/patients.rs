@@ -46,6 +46,27 @@ pub struct PatientChanges {
     pub updated_at: Option<NaiveDateTime>,
 }
 
+/// Whose rows a read of a patient's records asks for. Lists filter on it in their own statement,
+/// so a read needs no separate query to check the caller's scope (see `services::access::scope`).
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// This patient (access was checked already).
+    Patient(&'a str),
+    /// The patient linked to this login in this clinic: a patient reading their own record.
+    Own { account_id: &'a str, clinic_id: &'a str },
+    /// This patient if they belong to this clinic: staff.
+    InClinic { patient_id: &'a str, clinic_id: &'a str },
+}
+
+/// The id of the patient linked to a login in a clinic, as a subquery (one id or none).
+#[diesel::dsl::auto_type]
+pub fn id_of_account<'a>(account_id: &'a str, clinic_id: &'a str) -> _ {
+    patients::table
+        .filter(patients::account_id.eq(account_id))
+        .filter(patients::clinic_id.eq(clinic_id))
+        .select(patients::id)
+}
+
 /// What the name/email search matches against.
 pub fn search_text(name: &str, email: Option<&str>) -> String {
     format!("{} {}", name.to_lowercase(), email.unwrap_or(""))

@@ -8,7 +8,10 @@ use diesel::prelude::*;
 
 use crate::{
     db::{DbConnection, schema::reminders},
-    repo::lease::{self, Queue},
+    repo::{
+        lease::{self, Queue},
+        patients::{self, Scope},
+    },
 };
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -55,26 +58,30 @@ pub fn find_for_session(conn: &mut DbConnection, session_id: &str) -> QueryResul
 /// first.
 pub fn find_for_patient(
     conn: &mut DbConnection,
-    patient_id: &str,
+    scope: Scope<'_>,
     upcoming: bool,
     limit: i64,
 ) -> QueryResult<Vec<Reminder>> {
+    let mut q = reminders::table.select(Reminder::as_select()).into_boxed();
+    q = match scope {
+        Scope::Patient(id) => q.filter(reminders::patient_id.eq(id)),
+        Scope::Own { account_id, clinic_id } => {
+            q.filter(reminders::patient_id.eq_any(patients::id_of_account(account_id, clinic_id)))
+        }
+        Scope::InClinic { patient_id, clinic_id } => {
+            q.filter(reminders::patient_id.eq(patient_id)).filter(reminders::clinic_id.eq(clinic_id))
+        }
+    };
     // `status IN (…)` would be re-prepared on every call on SQLite (diesel does not cache
     // statements with a bind list); two comparisons keep the statement cached.
-    let base = reminders::table.filter(reminders::patient_id.eq(patient_id));
-    if upcoming {
-        base.filter(reminders::status.eq("scheduled").or(reminders::status.eq("sending")))
+    q = if upcoming {
+        q.filter(reminders::status.eq("scheduled").or(reminders::status.eq("sending")))
             .order((reminders::due_at.asc(), reminders::id.asc()))
-            .limit(limit)
-            .select(Reminder::as_select())
-            .load(conn)
     } else {
-        base.filter(reminders::status.ne("scheduled").and(reminders::status.ne("sending")))
+        q.filter(reminders::status.ne("scheduled").and(reminders::status.ne("sending")))
             .order((reminders::planned_at.desc(), reminders::id.desc()))
-            .limit(limit)
-            .select(Reminder::as_select())
-            .load(conn)
-    }
+    };
+    q.limit(limit).load(conn)
 }
 
 /// Deletes a session's reminders that have not been sent (for re-planning).

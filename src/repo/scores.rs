@@ -8,6 +8,8 @@ use crate::db::{
     schema::{scales, scores},
 };
 
+use crate::repo::patients::{self, Scope};
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = scales)]
 pub struct ScaleRow {
@@ -61,11 +63,22 @@ pub fn insert_score(conn: &mut DbConnection, s: &Score) -> QueryResult<()> {
 
 /// A patient's scores in time order.
 pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<Score>> {
-    scores::table
-        .filter(scores::patient_id.eq(patient_id))
-        .order((scores::recorded_at.asc(), scores::id.asc()))
-        .select(Score::as_select())
-        .load(conn)
+    find_in_scope(conn, Scope::Patient(patient_id))
+}
+
+/// A patient's scores, oldest first, as the caller may see them (`scope`).
+pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<Score>> {
+    let q = scores::table.select(Score::as_select()).order((scores::recorded_at.asc(), scores::id.asc())).into_boxed();
+    match scope {
+        Scope::Patient(id) => q.filter(scores::patient_id.eq(id)),
+        Scope::Own { account_id, clinic_id } => {
+            q.filter(scores::patient_id.eq_any(patients::id_of_account(account_id, clinic_id)))
+        }
+        Scope::InClinic { patient_id, clinic_id } => {
+            q.filter(scores::patient_id.eq(patient_id)).filter(scores::clinic_id.eq(clinic_id))
+        }
+    }
+    .load(conn)
 }
 
 /// Removes the automatic scores computed from a photo.

@@ -8,6 +8,8 @@ use crate::db::{
     schema::{session_areas, sessions},
 };
 
+use crate::repo::patients::{self, Scope};
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct Session {
@@ -106,11 +108,25 @@ pub fn find_for_course(conn: &mut DbConnection, course_id: &str) -> QueryResult<
 
 /// A patient's sessions in time order.
 pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<Session>> {
-    sessions::table
-        .filter(sessions::patient_id.eq(patient_id))
-        .order((sessions::performed_at.asc(), sessions::id.asc()))
+    find_in_scope(conn, Scope::Patient(patient_id))
+}
+
+/// A patient's sessions, oldest first, as the caller may see them (`scope`).
+pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<Session>> {
+    let q = sessions::table
         .select(Session::as_select())
-        .load(conn)
+        .order((sessions::performed_at.asc(), sessions::id.asc()))
+        .into_boxed();
+    match scope {
+        Scope::Patient(id) => q.filter(sessions::patient_id.eq(id)),
+        Scope::Own { account_id, clinic_id } => {
+            q.filter(sessions::patient_id.eq_any(patients::id_of_account(account_id, clinic_id)))
+        }
+        Scope::InClinic { patient_id, clinic_id } => {
+            q.filter(sessions::patient_id.eq(patient_id)).filter(sessions::clinic_id.eq(clinic_id))
+        }
+    }
+    .load(conn)
 }
 
 pub fn update_session(conn: &mut DbConnection, id: &str, changes: &SessionChanges) -> QueryResult<Session> {

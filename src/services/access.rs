@@ -35,6 +35,20 @@ pub fn own_or_staff_patient(
     }
 }
 
+/// The same scope as [`own_or_staff_patient`], as a filter for reading a patient's rows in one
+/// statement. An empty result does not tell "no rows" from "no such patient": ask
+/// `own_or_staff_patient` then.
+pub fn scope<'a>(user: &'a AuthUser, staff_patient: Option<&'a str>) -> Option<patients::Scope<'a>> {
+    let clinic_id = user.clinic_id.as_str();
+    match staff_patient {
+        None if user.role == Role::Patient => {
+            Some(patients::Scope::Own { account_id: user.account_id.as_str(), clinic_id })
+        }
+        Some(patient_id) if user.role.is_staff() => Some(patients::Scope::InClinic { patient_id, clinic_id }),
+        _ => None,
+    }
+}
+
 /// The patient record linked to a patient's own login.
 pub fn own_patient(conn: &mut DbConnection, user: &AuthUser) -> QueryResult<Option<Patient>> {
     if user.role != Role::Patient {

@@ -286,6 +286,8 @@ fn rows_keeping_the_record(fx: &Fixture) -> Vec<Row> {
             201,
         ),
         row(Method::GET, format!("/api/v1/patients/{p}/sessions"), None, Rule::Staff, 200),
+        row(Method::GET, format!("/api/v1/patients/{p}/reminders"), None, Rule::Staff, 200),
+        row(Method::GET, format!("/api/v1/patients/{p}/progress"), None, Rule::Staff, 200),
         row(Method::GET, format!("/api/v1/patients/{p}/screenings"), None, Rule::Staff, 200),
         row(
             Method::POST,
@@ -325,6 +327,8 @@ fn rows_keeping_the_record(fx: &Fixture) -> Vec<Row> {
         row(Method::POST, "/api/v1/me/consents", Some(consent), Rule::Me, 201),
         row(Method::GET, "/api/v1/me/courses", None, Rule::Me, 200),
         row(Method::GET, "/api/v1/me/sessions", None, Rule::Me, 200),
+        row(Method::GET, "/api/v1/me/reminders", None, Rule::Me, 200),
+        row(Method::GET, "/api/v1/me/progress", None, Rule::Me, 200),
         row(Method::GET, "/api/v1/audit-events", None, Rule::Audit, 200),
     ]
 }
@@ -485,6 +489,12 @@ async fn a_patient_reads_their_own_course_and_sessions_without_staff_fields_and_
     }
     let profile = &seen["GET /api/v1/me/profile"];
     assert_eq!((profile["id"].as_str(), profile["name"].as_str()), (Some(fx.p1_id.as_str()), Some(P1_NAME)));
+    // Reminders and progress are read in one statement each, filtered by the caller's scope.
+    let reminders = &seen["GET /api/v1/me/reminders"];
+    let all: Vec<&Value> = ["upcoming", "past"].iter().flat_map(|k| items(&reminders[k])).collect();
+    assert!(!all.is_empty(), "{reminders}");
+    assert!(all.iter().all(|r| r["session_id"] == fx.session_id.as_str()), "{reminders}");
+    assert_eq!(seen["GET /api/v1/me/progress"]["patient_id"], fx.p1_id.as_str());
     let courses = &seen["GET /api/v1/me/courses"];
     assert_eq!(ids(courses), [fx.course_id.as_str()]);
     assert!(items(courses).iter().all(|c| c["patient_id"] == fx.p1_id.as_str() && c.get("notes").is_none()));
@@ -514,6 +524,10 @@ async fn another_patient_of_the_clinic_gets_404_for_the_first_and_sees_only_thei
     assert_eq!(seen["GET /api/v1/me/profile"]["id"], fx.p2_id.as_str());
     assert_eq!(ids(&seen["GET /api/v1/me/courses"]), [fx.p2_course_id.as_str()]);
     assert_eq!(ids(&seen["GET /api/v1/me/sessions"]), Vec::<&str>::new());
+    // No session, so no reminders and no scores: empty answers about P2, not 404 and not P1's.
+    assert_eq!(seen["GET /api/v1/me/reminders"], json!({"upcoming": [], "past": []}));
+    let progress = &seen["GET /api/v1/me/progress"];
+    assert_eq!((progress["patient_id"].as_str(), &progress["scales"]), (Some(fx.p2_id.as_str()), &json!([])));
     assert_eq!(snapshot(&app, &fx).await, before, "refused calls change nothing");
 }
 
