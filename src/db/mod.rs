@@ -7,6 +7,9 @@
 //! process-wide lock for SQLite only; PostgreSQL writers run concurrently.
 
 pub mod schema;
+mod time;
+
+pub use time::{DbTime, DbTimeOpt};
 
 use std::{sync::Arc, time::Duration};
 

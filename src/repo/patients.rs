@@ -3,7 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::{DbConnection, schema::patients};
+use crate::db::{DbConnection, DbTime, DbTimeOpt, schema::patients};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = patients)]
@@ -22,8 +22,11 @@ pub struct Patient {
     pub language: String,
     pub clinical_notes: Option<String>,
     pub search_text: String,
+    #[diesel(deserialize_as = DbTimeOpt)]
     pub archived_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = DbTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = DbTime)]
     pub updated_at: NaiveDateTime,
 }
 

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::{
-    db::{DbConnection, schema::reminders},
+    db::{DbConnection, DbTime, DbTimeOpt, schema::reminders},
     repo::{
         lease::{self, Queue},
         patients::{self, Scope},
@@ -26,15 +26,21 @@ pub struct Reminder {
     pub occurrence: i32,
     pub kind: String,
     /// When the protocol put it (in UTC); `due_at` moves with snoozes, retries and leases.
+    #[diesel(deserialize_as = DbTime)]
     pub planned_at: NaiveDateTime,
+    #[diesel(deserialize_as = DbTime)]
     pub due_at: NaiveDateTime,
     pub status: String,
     pub attempts: i32,
     pub status_reason: Option<String>,
     pub last_error: Option<String>,
+    #[diesel(deserialize_as = DbTimeOpt)]
     pub sent_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = DbTimeOpt)]
     pub done_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = DbTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = DbTime)]
     pub updated_at: NaiveDateTime,
 }
 

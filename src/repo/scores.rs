@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::{
-    DbConnection,
+    DbConnection, DbTime,
     schema::{scales, scores},
 };
 
@@ -40,7 +40,9 @@ pub struct Score {
     pub algorithm_version: Option<String>,
     pub roi: Option<String>,
     pub baseline_delta: Option<f64>,
+    #[diesel(deserialize_as = DbTime)]
     pub recorded_at: NaiveDateTime,
+    #[diesel(deserialize_as = DbTime)]
     pub created_at: NaiveDateTime,
 }
 

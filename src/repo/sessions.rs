@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::{
-    DbConnection,
+    DbConnection, DbTime, DbTimeOpt,
     schema::{session_areas, sessions},
 };
 
@@ -18,6 +18,7 @@ pub struct Session {
     pub patient_id: String,
     pub course_id: String,
     pub screening_id: String,
+    #[diesel(deserialize_as = DbTime)]
     pub performed_at: NaiveDateTime,
     pub clinician_id: String,
     pub device_kind: String,
@@ -33,8 +34,11 @@ pub struct Session {
     pub warnings: String,
     pub status: String,
     pub cancel_reason: Option<String>,
+    #[diesel(deserialize_as = DbTimeOpt)]
     pub cancelled_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = DbTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = DbTime)]
     pub updated_at: NaiveDateTime,
 }
 

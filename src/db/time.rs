@@ -1,0 +1,159 @@
+//! Reading `Timestamp` columns quickly on SQLite. SQLite stores them as text; diesel parses that
+//! text with chrono's format parser, trying its formats in turn — a few hundred nanoseconds a
+//! value and about a twentieth of a list read's CPU in the load benchmark (six instants a
+//! reminder row). The models read on hot paths take their instants through [`DbTime`] and
+//! [`DbTimeOpt`] (`#[diesel(deserialize_as = …)]`), which read the layout we store
+//! (`YYYY-MM-DD HH:MM:SS[.ffffff]`, see `to_db`) directly and hand anything else to diesel.
+//! PostgreSQL sends instants in binary, which diesel already reads directly.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use diesel::{
+    backend::Backend,
+    deserialize::{self, FromSql, FromSqlRow},
+    pg::Pg,
+    sql_types::{Nullable, Timestamp},
+    sqlite::{Sqlite, SqliteType},
+};
+
+use super::{MultiBackend, MultiRawValue};
+
+/// An instant from a `Timestamp` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromSqlRow)]
+pub struct DbTime(pub NaiveDateTime);
+
+/// An instant from a nullable `Timestamp` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromSqlRow)]
+pub struct DbTimeOpt(pub Option<NaiveDateTime>);
+
+impl From<DbTime> for NaiveDateTime {
+    fn from(t: DbTime) -> Self {
+        t.0
+    }
+}
+
+impl From<DbTimeOpt> for Option<NaiveDateTime> {
+    fn from(t: DbTimeOpt) -> Self {
+        t.0
+    }
+}
+
+impl FromSql<Timestamp, MultiBackend> for DbTime {
+    fn from_sql(value: MultiRawValue<'_>) -> deserialize::Result<Self> {
+        value.from_sql::<Self, Timestamp>()
+    }
+}
+
+impl FromSql<Timestamp, Pg> for DbTime {
+    fn from_sql(value: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        <NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(value).map(DbTime)
+    }
+}
+
+impl FromSql<Timestamp, Sqlite> for DbTime {
+    fn from_sql(mut value: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        if value.value_type() == Some(SqliteType::Text)
+            && let Some(t) = parse_stored(value.read_text())
+        {
+            return Ok(DbTime(t));
+        }
+        <NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_sql(value).map(DbTime)
+    }
+}
+
+impl<DB: Backend> FromSql<Nullable<Timestamp>, DB> for DbTimeOpt
+where
+    DbTime: FromSql<Timestamp, DB>,
+{
+    fn from_sql(value: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        <DbTime as FromSql<Timestamp, DB>>::from_sql(value).map(|t| DbTimeOpt(Some(t.0)))
+    }
+
+    fn from_nullable_sql(value: Option<DB::RawValue<'_>>) -> deserialize::Result<Self> {
+        match value {
+            Some(v) => Self::from_sql(v),
+            None => Ok(DbTimeOpt(None)),
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` with an optional fraction of 1–9 digits, as `to_db` values are stored;
+/// `None` for anything else (diesel then tries its formats).
+fn parse_stored(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
+    let nanos = match &b[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            num(20, b.len())? * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let time = NaiveTime::from_hms_nano_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, nanos)?;
+    Some(date.and_time(time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chrono(text: &str) -> Option<NaiveDateTime> {
+        ["%F %T%.f", "%F %T"].iter().find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    }
+
+    #[test]
+    fn reads_what_we_store_as_chrono_does() {
+        for text in [
+            "2026-11-29 23:41:07",
+            "2026-11-29 23:41:07.5",
+            "2026-11-29 23:41:07.123456",
+            "2026-11-29 23:41:07.000001",
+            "2026-11-29 23:41:07.123456789",
+            "1999-01-01 00:00:00.000000",
+            "2024-02-29 12:00:00",
+        ] {
+            assert_eq!(parse_stored(text), chrono(text), "{text}");
+            assert!(parse_stored(text).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn leaves_other_layouts_to_diesel() {
+        for text in [
+            "2026-11-29T23:41:07",
+            "2026-11-29 23:41:07Z",
+            "2026-11-29 23:41:07+01:00",
+            "2026-11-29 23:41:07.",
+            "2026-11-29 23:41:07.1234567890",
+            "2026-11-29 23:41",
+            "2026-02-30 10:00:00",
+            "2026-11-29 24:00:00",
+            "2026-1a-29 10:00:00",
+            "",
+        ] {
+            assert_eq!(parse_stored(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn every_model_instant_round_trips_through_sqlite() {
+        use diesel::{Connection, RunQueryDsl, sql_query, sqlite::SqliteConnection};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Timestamp, deserialize_as = DbTime)]
+            at: NaiveDateTime,
+        }
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        let stored = crate::db::to_db(chrono::Utc::now());
+        let rows: Vec<Row> = sql_query("SELECT ? AS at").bind::<Timestamp, _>(stored).load(&mut c).unwrap();
+        assert_eq!(rows[0].at, stored);
+        // A Julian day number (what `julianday()` gives) still goes through diesel.
+        let rows: Vec<Row> = sql_query("SELECT julianday('2026-11-29 12:00:00') AS at").load(&mut c).unwrap();
+        assert_eq!(rows[0].at, chrono("2026-11-29 12:00:00").unwrap());
+    }
+}
