@@ -124,6 +124,7 @@ fn write_openapi(output: Option<&std::path::Path>) -> anyhow::Result<()> {
 
 /// One clear line and a non-zero exit on failure.
 fn finish(result: anyhow::Result<()>) -> ExitCode {
+    telemetry::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
