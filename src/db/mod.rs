@@ -318,16 +318,19 @@ mod tests {
             stat4: i32,
             #[diesel(sql_type = Integer)]
             memstatus_off: i32,
+            #[diesel(sql_type = Integer)]
+            multi_thread: i32,
         }
         let mut c = diesel::SqliteConnection::establish(":memory:").unwrap();
         let used: Used = diesel::sql_query(
             "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS qpsg, \
              sqlite_compileoption_used('ENABLE_STAT4') AS stat4, \
-             sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS memstatus_off",
+             sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS memstatus_off, \
+             sqlite_compileoption_used('THREADSAFE=2') AS multi_thread",
         )
         .get_result(&mut c)
         .unwrap();
-        assert_eq!((used.qpsg, used.stat4, used.memstatus_off), (1, 0, 1));
+        assert_eq!((used.qpsg, used.stat4, used.memstatus_off, used.multi_thread), (1, 0, 1, 1));
     }
 
     #[test]
