@@ -13,7 +13,7 @@ use crate::{
     http::extract::{AuthUser, Json},
     repo::{
         protocols,
-        reminders::{self, Reminder},
+        reminders::{self, Reminder, ReminderItem},
     },
     services::{
         access,
@@ -76,7 +76,7 @@ pub struct SnoozeReminder {
 }
 
 /// Views of reminders whose protocols are in the cache (see [`cache_protocols`]).
-fn reminder_views(state: &AppState, rows: Vec<Reminder>) -> Vec<ReminderView> {
+fn reminder_views(state: &AppState, rows: Vec<ReminderItem>) -> Vec<ReminderView> {
     rows.into_iter()
         .map(|r| {
             let steps = state.step_cache.get(&r.protocol_id);
@@ -102,8 +102,12 @@ fn reminder_views(state: &AppState, rows: Vec<Reminder>) -> Vec<ReminderView> {
 }
 
 /// Reads the protocols of `rows` that the cache does not hold yet (on the caller's connection).
-fn cache_protocols(c: &mut DbConnection, cache: &StepCache, rows: &[&Reminder]) -> diesel::QueryResult<()> {
-    let mut ids: Vec<&str> = rows.iter().map(|r| r.protocol_id.as_str()).filter(|id| cache.get(id).is_none()).collect();
+fn cache_protocols<'a>(
+    c: &mut DbConnection,
+    cache: &StepCache,
+    protocol_ids: impl Iterator<Item = &'a str>,
+) -> diesel::QueryResult<()> {
+    let mut ids: Vec<&str> = protocol_ids.filter(|id| cache.get(id).is_none()).collect();
     ids.sort_unstable();
     ids.dedup();
     for id in ids {
@@ -120,8 +124,8 @@ async fn reminder_view(state: &AppState, r: Reminder) -> ApiResult<ReminderView>
     let r = state
         .db
         .run(move |c| {
-            cache_protocols(c, &cache, &[&r])?;
-            Ok(r)
+            cache_protocols(c, &cache, std::iter::once(r.protocol_id.as_str()))?;
+            Ok(ReminderItem::from(r))
         })
         .await?;
     reminder_views(state, vec![r]).into_iter().next().ok_or_else(ApiError::not_found)
@@ -155,7 +159,7 @@ async fn reminders_of(
                     None => return Ok(None),
                 },
             };
-            cache_protocols(c, &cache, &up.iter().chain(&past).collect::<Vec<_>>())?;
+            cache_protocols(c, &cache, up.iter().chain(&past).map(|r| r.protocol_id.as_str()))?;
             Ok(Some((patient_id, up, past)))
         })
         .await?

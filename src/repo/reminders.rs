@@ -44,6 +44,47 @@ pub struct Reminder {
     pub updated_at: NaiveDateTime,
 }
 
+/// What a reminder list shows: a list reads only these columns.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = reminders)]
+pub struct ReminderItem {
+    pub id: String,
+    pub patient_id: String,
+    pub session_id: String,
+    pub protocol_id: String,
+    pub step_key: String,
+    pub kind: String,
+    #[diesel(deserialize_as = DbTime)]
+    pub planned_at: NaiveDateTime,
+    #[diesel(deserialize_as = DbTime)]
+    pub due_at: NaiveDateTime,
+    pub status: String,
+    pub status_reason: Option<String>,
+    #[diesel(deserialize_as = DbTimeOpt)]
+    pub sent_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = DbTimeOpt)]
+    pub done_at: Option<NaiveDateTime>,
+}
+
+impl From<Reminder> for ReminderItem {
+    fn from(r: Reminder) -> Self {
+        Self {
+            id: r.id,
+            patient_id: r.patient_id,
+            session_id: r.session_id,
+            protocol_id: r.protocol_id,
+            step_key: r.step_key,
+            kind: r.kind,
+            planned_at: r.planned_at,
+            due_at: r.due_at,
+            status: r.status,
+            status_reason: r.status_reason,
+            sent_at: r.sent_at,
+            done_at: r.done_at,
+        }
+    }
+}
+
 pub fn insert_reminder(conn: &mut DbConnection, r: &Reminder) -> QueryResult<()> {
     diesel::insert_into(reminders::table).values(r).execute(conn).map(|_| ())
 }
@@ -67,8 +108,8 @@ pub fn find_for_patient(
     scope: Scope<'_>,
     upcoming: bool,
     limit: i64,
-) -> QueryResult<Vec<Reminder>> {
-    let mut q = reminders::table.select(Reminder::as_select()).into_boxed();
+) -> QueryResult<Vec<ReminderItem>> {
+    let mut q = reminders::table.select(ReminderItem::as_select()).into_boxed();
     q = match scope {
         Scope::Patient(id) => q.filter(reminders::patient_id.eq(id)),
         Scope::Own { account_id, clinic_id } => {
