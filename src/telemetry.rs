@@ -4,8 +4,8 @@
 //! Lines are written by a thread of their own: a request worker formats its line and hands it
 //! over (no write system call, no lock on standard output shared by the workers). Under load
 //! the writer sends many lines per write. If standard output stops taking lines (a stuck log
-//! collector) and 128k lines are waiting, further lines are dropped rather than stalling
-//! requests; [`flush`] writes what is waiting before the process ends.
+//! collector) and [`WAITING_LINES`] are waiting, further lines are dropped rather than stalling
+//! requests or growing memory; [`flush`] writes what is waiting before the process ends.
 
 use std::sync::Mutex;
 
@@ -13,6 +13,10 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::LogSettings;
+
+/// Lines that may wait for the writer (a few MiB at most; tracing-appender's default of 128k
+/// lines could hold ~50 MiB behind a stuck collector).
+pub const WAITING_LINES: usize = 16_384;
 
 /// The writer thread's guard: dropping it writes the lines still waiting.
 static WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
@@ -22,6 +26,7 @@ pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let (writer, guard) = NonBlockingBuilder::default()
         .thread_name("log-writer")
+        .buffered_lines_limit(WAITING_LINES)
         .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if settings.format == "json" {
