@@ -328,8 +328,10 @@ fn measure_size(
     let files = write_request_files(target.dir.path(), size, &admin_token, &patient_tokens)?;
     for &scenario in &cfg.scenarios {
         let port = if scenario.is_ceiling() { ceiling.port } else { server.port };
-        rt.block_on(check_first(&client, port, &files.path(scenario)))
+        let bytes = rt
+            .block_on(check_first(&client, port, &files.path(scenario)))
             .with_context(|| format!("the first request of `{}` failed", scenario.label()))?;
+        println!("[{tag}] {}: first response {bytes} bytes", scenario.label());
     }
 
     let mut runs: Vec<(Scenario, Vec<Measure>)> = cfg.scenarios.iter().map(|s| (*s, Vec::new())).collect();
@@ -494,8 +496,8 @@ fn write_request_files(
 }
 
 /// Sends the first request of a file once, and insists on a 2xx (a wrong token or body would
-/// otherwise be measured as a fast error).
-async fn check_first(client: &reqwest::Client, port: u16, file: &Path) -> anyhow::Result<()> {
+/// otherwise be measured as a fast error); the response body's size in bytes.
+async fn check_first(client: &reqwest::Client, port: u16, file: &Path) -> anyhow::Result<usize> {
     let text = fs::read_to_string(file)?;
     let line = text.lines().next().unwrap_or_default();
     let mut parts = line.splitn(4, '\t');
@@ -518,11 +520,11 @@ async fn check_first(client: &reqwest::Client, port: u16, file: &Path) -> anyhow
     }
     let res = req.send().await?;
     let status = res.status();
+    let body = res.bytes().await?;
     if !status.is_success() {
-        let text = res.text().await.unwrap_or_default();
-        bail!("{method} {path}: {status} {text}");
+        bail!("{method} {path}: {status} {}", String::from_utf8_lossy(&body));
     }
-    Ok(())
+    Ok(body.len())
 }
 
 // ---------------------------------------------------------------------------------------------
