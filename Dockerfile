@@ -1,7 +1,7 @@
 # Build stage: compile the release binary (SQLite and the PostgreSQL client are compiled in).
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY .cargo ./.cargo
 COPY src ./src
 COPY migrations ./migrations
