@@ -96,4 +96,5 @@ fn the_dockerfile_is_multi_stage_and_runs_the_server() {
     for dir in ["src", "migrations", "templates", "openapi", "benches"] {
         assert!(text.contains(&format!("COPY {dir} ./{dir}")), "the Dockerfile copies {dir}/");
     }
+    assert!(text.contains("COPY Cargo.toml Cargo.lock build.rs ./"), "the Dockerfile copies the build script");
 }
