@@ -141,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn every_model_instant_round_trips_through_sqlite() {
+    fn an_instant_round_trips_through_sqlite_and_julian_days_still_parse() {
         use diesel::{Connection, RunQueryDsl, sql_query, sqlite::SqliteConnection};
         #[derive(diesel::QueryableByName)]
         struct Row {

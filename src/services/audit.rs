@@ -3,9 +3,9 @@
 //! writer that stores batches in one transaction: reads stay reads, not one write each.
 //! A crash may lose the last quarter of a second of read events, never a write's.
 
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{
