@@ -70,6 +70,23 @@ pub fn id_of_account<'a>(account_id: &'a str, clinic_id: &'a str) -> _ {
         .select(patients::id)
 }
 
+/// Narrows a boxed query of `$table` (a table with `patient_id` and `clinic_id` columns) to the
+/// rows `$scope` names, so the statement that reads a patient's rows also checks the scope.
+macro_rules! in_scope {
+    ($query:expr, $table:ident, $scope:expr) => {
+        match $scope {
+            $crate::repo::patients::Scope::Patient(id) => $query.filter($table::patient_id.eq(id)),
+            $crate::repo::patients::Scope::Own { account_id, clinic_id } => {
+                $query.filter($table::patient_id.eq_any($crate::repo::patients::id_of_account(account_id, clinic_id)))
+            }
+            $crate::repo::patients::Scope::InClinic { patient_id, clinic_id } => {
+                $query.filter($table::patient_id.eq(patient_id)).filter($table::clinic_id.eq(clinic_id))
+            }
+        }
+    };
+}
+pub(crate) use in_scope;
+
 /// What the name/email search matches against.
 pub fn search_text(name: &str, email: Option<&str>) -> String {
     format!("{} {}", name.to_lowercase(), email.unwrap_or(""))

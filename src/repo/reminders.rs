@@ -10,7 +10,7 @@ use crate::{
     db::{DbConnection, DbTime, DbTimeOpt, schema::reminders},
     repo::{
         lease::{self, Queue},
-        patients::{self, Scope},
+        patients::{Scope, in_scope},
     },
 };
 
@@ -110,15 +110,7 @@ pub fn find_for_patient(
     limit: i64,
 ) -> QueryResult<Vec<ReminderItem>> {
     let mut q = reminders::table.select(ReminderItem::as_select()).into_boxed();
-    q = match scope {
-        Scope::Patient(id) => q.filter(reminders::patient_id.eq(id)),
-        Scope::Own { account_id, clinic_id } => {
-            q.filter(reminders::patient_id.eq_any(patients::id_of_account(account_id, clinic_id)))
-        }
-        Scope::InClinic { patient_id, clinic_id } => {
-            q.filter(reminders::patient_id.eq(patient_id)).filter(reminders::clinic_id.eq(clinic_id))
-        }
-    };
+    q = in_scope!(q, reminders, scope);
     // `status IN (…)` would be re-prepared on every call on SQLite (diesel does not cache
     // statements with a bind list); two comparisons keep the statement cached.
     q = if upcoming {

@@ -8,7 +8,7 @@ use crate::db::{
     schema::{scales, scores},
 };
 
-use crate::repo::patients::{self, Scope};
+use crate::repo::patients::{Scope, in_scope};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = scales)]
@@ -71,16 +71,7 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 /// A patient's scores, oldest first, as the caller may see them (`scope`).
 pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<Score>> {
     let q = scores::table.select(Score::as_select()).order((scores::recorded_at.asc(), scores::id.asc())).into_boxed();
-    match scope {
-        Scope::Patient(id) => q.filter(scores::patient_id.eq(id)),
-        Scope::Own { account_id, clinic_id } => {
-            q.filter(scores::patient_id.eq_any(patients::id_of_account(account_id, clinic_id)))
-        }
-        Scope::InClinic { patient_id, clinic_id } => {
-            q.filter(scores::patient_id.eq(patient_id)).filter(scores::clinic_id.eq(clinic_id))
-        }
-    }
-    .load(conn)
+    in_scope!(q, scores, scope).load(conn)
 }
 
 /// Removes the automatic scores computed from a photo.

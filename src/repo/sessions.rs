@@ -8,7 +8,7 @@ use crate::db::{
     schema::{session_areas, sessions},
 };
 
-use crate::repo::patients::{self, Scope};
+use crate::repo::patients::{Scope, in_scope};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
@@ -121,16 +121,7 @@ pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<V
         .select(Session::as_select())
         .order((sessions::performed_at.asc(), sessions::id.asc()))
         .into_boxed();
-    match scope {
-        Scope::Patient(id) => q.filter(sessions::patient_id.eq(id)),
-        Scope::Own { account_id, clinic_id } => {
-            q.filter(sessions::patient_id.eq_any(patients::id_of_account(account_id, clinic_id)))
-        }
-        Scope::InClinic { patient_id, clinic_id } => {
-            q.filter(sessions::patient_id.eq(patient_id)).filter(sessions::clinic_id.eq(clinic_id))
-        }
-    }
-    .load(conn)
+    in_scope!(q, sessions, scope).load(conn)
 }
 
 pub fn update_session(conn: &mut DbConnection, id: &str, changes: &SessionChanges) -> QueryResult<Session> {
