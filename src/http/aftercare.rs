@@ -151,13 +151,9 @@ async fn reminders_of(
             let Some(scope) = access::scope(&u, staff_patient.as_deref()) else { return Ok(None) };
             let up = reminders::find_for_patient(c, scope, true, limit)?;
             let past = reminders::find_for_patient(c, scope, false, limit)?;
-            // The rows name their patient; with none, ask whether the patient is there at all.
-            let patient_id = match up.first().or(past.first()) {
-                Some(r) => r.patient_id.clone(),
-                None => match access::own_or_staff_patient(c, &u, staff_patient.as_deref())? {
-                    Some(p) => p.id,
-                    None => return Ok(None),
-                },
+            let named = up.first().or(past.first()).map(|r| r.patient_id.as_str());
+            let Some(patient_id) = access::scoped_patient_id(c, &u, staff_patient.as_deref(), named)? else {
+                return Ok(None);
             };
             cache_protocols(c, &cache, up.iter().chain(&past).map(|r| r.protocol_id.as_str()))?;
             Ok(Some((patient_id, up, past)))

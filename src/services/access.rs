@@ -49,6 +49,20 @@ pub fn scope<'a>(user: &'a AuthUser, staff_patient: Option<&'a str>) -> Option<p
     }
 }
 
+/// The patient a read filtered by [`scope`] was about: the one its rows name or, when it found
+/// none, the one [`own_or_staff_patient`] finds — `None` when there is no such patient (404).
+pub fn scoped_patient_id(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    staff_patient: Option<&str>,
+    named_by_rows: Option<&str>,
+) -> QueryResult<Option<String>> {
+    match named_by_rows {
+        Some(id) => Ok(Some(id.to_owned())),
+        None => Ok(own_or_staff_patient(conn, user, staff_patient)?.map(|p| p.id)),
+    }
+}
+
 /// The patient record linked to a patient's own login.
 pub fn own_patient(conn: &mut DbConnection, user: &AuthUser) -> QueryResult<Option<Patient>> {
     if user.role != Role::Patient {

@@ -241,13 +241,11 @@ pub async fn progress_of(state: &AppState, user: &AuthUser, staff_patient: Optio
             let Some(scope) = access::scope(&u, staff_patient.as_deref()) else { return Ok(None) };
             let rows = scores::find_in_scope(c, scope)?;
             let sessions = sessions::find_in_scope(c, scope)?;
-            // The rows name their patient; with none, ask whether the patient is there at all.
-            let patient_id = match rows.first().map(|s| &s.patient_id).or(sessions.first().map(|s| &s.patient_id)) {
-                Some(id) => id.clone(),
-                None => match access::own_or_staff_patient(c, &u, staff_patient.as_deref())? {
-                    Some(p) => p.id,
-                    None => return Ok(None),
-                },
+            let named = rows.first().map(|s| &s.patient_id).or(sessions.first().map(|s| &s.patient_id));
+            let Some(patient_id) =
+                access::scoped_patient_id(c, &u, staff_patient.as_deref(), named.map(String::as_str))?
+            else {
+                return Ok(None);
             };
             Ok(Some((patient_id, rows, cache.all(c)?, sessions)))
         })
