@@ -169,6 +169,8 @@ struct Config {
     scenarios: Vec<Scenario>,
     server_bin: PathBuf,
     lua: PathBuf,
+    /// Clock ticks per second (`getconf CLK_TCK`), the unit of `/proc/<pid>/stat` CPU times.
+    clock_ticks: f64,
 }
 
 impl Config {
@@ -216,6 +218,12 @@ impl Config {
             }
         };
         let connections = num("BENCH_CONNECTIONS", 32)?.max(1);
+        let clock_ticks = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+            .context("getconf CLK_TCK gave no number")?;
         Ok(Self {
             admin_url: std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()),
             runs: num("BENCH_RUNS", 3)?.max(1),
@@ -229,6 +237,7 @@ impl Config {
             scenarios,
             server_bin,
             lua: root.join("scripts/bench/rotate.lua"),
+            clock_ticks,
         })
     }
 }
@@ -346,7 +355,8 @@ fn measure_size(
         for &scenario in cfg.scenarios.iter().filter(|s| in_phase(**s)) {
             let port = if scenario.is_ceiling() { ceiling.port } else { server.port };
             if cfg.warmup > 0 {
-                run_wrk(cfg, port, &files.path(scenario), cfg.warmup)?;
+                let pid = if scenario.is_ceiling() { std::process::id() } else { server.pid() };
+                run_wrk(cfg, port, pid, &files.path(scenario), cfg.warmup)?;
             }
         }
         for run in 1..=cfg.runs {
@@ -354,7 +364,7 @@ fn measure_size(
                 let (port, pid) =
                     if scenario.is_ceiling() { (ceiling.port, None) } else { (server.port, Some(server.pid())) };
                 let sampler = pid.map(RssSampler::start);
-                let m = run_wrk(cfg, port, &files.path(*scenario), cfg.duration)?;
+                let m = run_wrk(cfg, port, pid.unwrap_or_else(std::process::id), &files.path(*scenario), cfg.duration)?;
                 if let Some(sampler) = sampler {
                     let peak = sampler.stop();
                     if let Some(slot) = rss.iter_mut().find(|(s, _)| s == scenario) {
@@ -362,11 +372,12 @@ fn measure_size(
                     }
                 }
                 println!(
-                    "[{tag}] run {run}: {:<38} {:>9.0} req/s  p50 {:>8}  p99 {:>8}{}",
+                    "[{tag}] run {run}: {:<38} {:>9.0} req/s  p50 {:>8}  p99 {:>8}  CPU {:>4.0} µs/req{}",
                     scenario.label(),
                     m.rps,
                     fmt_us(m.p50_us),
                     fmt_us(m.p99_us),
+                    m.cpu_us,
                     m.problems()
                 );
                 if !m.problems().is_empty() {
@@ -548,6 +559,9 @@ struct Measure {
     rps: f64,
     p50_us: f64,
     p99_us: f64,
+    /// CPU time (user + system) of the serving process per request: steadier than req/s on a
+    /// shared machine, since it leaves out the time the server waited for a core.
+    cpu_us: f64,
     non2xx: u64,
     socket_errors: u64,
 }
@@ -574,13 +588,16 @@ impl Measure {
             rps: pick(|m| m.rps),
             p50_us: pick(|m| m.p50_us),
             p99_us: pick(|m| m.p99_us),
+            cpu_us: pick(|m| m.cpu_us),
             non2xx: runs.iter().map(|m| m.non2xx).sum(),
             socket_errors: runs.iter().map(|m| m.socket_errors).sum(),
         }
     }
 }
 
-fn run_wrk(cfg: &Config, port: u16, file: &Path, seconds: u32) -> anyhow::Result<Measure> {
+/// wrk against `port`, and the CPU time process `pid` (the one serving `port`) used meanwhile.
+fn run_wrk(cfg: &Config, port: u16, pid: u32, file: &Path, seconds: u32) -> anyhow::Result<Measure> {
+    let cpu_before = cpu_ticks(pid)?;
     let out = Command::new("wrk")
         .args(["-t", &cfg.threads.to_string(), "-c", &cfg.connections.to_string()])
         .args(["-d", &format!("{seconds}s"), "--timeout", "10s", "-s"])
@@ -596,14 +613,30 @@ fn run_wrk(cfg: &Config, port: u16, file: &Path, seconds: u32) -> anyhow::Result
         bail!("wrk printed no result ({}):\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     };
     let r: WrkResult = serde_json::from_str(json).with_context(|| format!("wrk result `{json}`"))?;
+    let cpu_ticks = cpu_ticks(pid)? - cpu_before;
     anyhow::ensure!(r.duration_us > 0, "wrk ran for no time");
     Ok(Measure {
         rps: r.requests as f64 / (r.duration_us as f64 / 1e6),
         p50_us: r.p50_us as f64,
         p99_us: r.p99_us as f64,
+        cpu_us: cpu_ticks as f64 * 1e6 / cfg.clock_ticks / r.requests.max(1) as f64,
         non2xx: r.non2xx,
         socket_errors: r.connect_errors + r.read_errors + r.write_errors + r.timeouts,
     })
+}
+
+/// User + system CPU time of process `pid` so far, in clock ticks (`/proc/<pid>/stat`).
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces, hence the last ')'): state is the
+    // 3rd field of the line, utime the 14th, stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    match (field(14), field(15)) {
+        (Some(u), Some(s)) => Ok(u + s),
+        _ => bail!("cannot read the CPU time of process {pid}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1150,10 +1183,10 @@ fn print_summary(cfg: &Config, label: &str, reports: &[SizeReport]) {
             cfg.runs
         );
         println!(
-            "| {:<38} | {:>9} | {:>9} | {:>9} | {:>10} | {:>13} |",
-            "scenario", "req/s", "p50", "p99", "÷ ceil (b)", "server VmRSS"
+            "| {:<38} | {:>9} | {:>9} | {:>9} | {:>10} | {:>11} | {:>13} |",
+            "scenario", "req/s", "p50", "p99", "÷ ceil (b)", "CPU/req", "server VmRSS"
         );
-        println!("|{:-<40}|{:->11}|{:->11}|{:->11}|{:->12}|{:->15}|", "", "", "", "", "", "");
+        println!("|{:-<40}|{:->11}|{:->11}|{:->11}|{:->12}|{:->13}|{:->15}|", "", "", "", "", "", "", "");
         for (scenario, m) in &r.results {
             let rss = r
                 .rss_under_load
@@ -1163,12 +1196,13 @@ fn print_summary(cfg: &Config, label: &str, reports: &[SizeReport]) {
                 .map(|(_, mb)| format!("{mb:.0} MiB"))
                 .unwrap_or_else(|| "(bench)".into());
             println!(
-                "| {:<38} | {:>9.0} | {:>9} | {:>9} | {:>9.0} % | {:>13} |{}",
+                "| {:<38} | {:>9.0} | {:>9} | {:>9} | {:>9.0} % | {:>8.0} µs | {:>13} |{}",
                 scenario.label(),
                 m.rps,
                 fmt_us(m.p50_us),
                 fmt_us(m.p99_us),
                 m.rps / ceiling * 100.0,
+                m.cpu_us,
                 rss,
                 m.problems()
             );
