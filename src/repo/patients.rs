@@ -61,7 +61,9 @@ pub enum Scope<'a> {
     InClinic { patient_id: &'a str, clinic_id: &'a str },
 }
 
-/// The id of the patient linked to a login in a clinic, as a subquery (one id or none).
+/// The id of the patient linked to a login in a clinic, as a subquery (one id or none:
+/// `account_id` is unique). Compared with `=` as a scalar subquery rather than `IN`, which makes
+/// SQLite build a temporary table for the list on every execution.
 #[diesel::dsl::auto_type]
 pub fn id_of_account<'a>(account_id: &'a str, clinic_id: &'a str) -> _ {
     patients::table
@@ -70,17 +72,29 @@ pub fn id_of_account<'a>(account_id: &'a str, clinic_id: &'a str) -> _ {
         .select(patients::id)
 }
 
-/// Narrows a boxed query of `$table` (a table with `patient_id` and `clinic_id` columns) to the
-/// rows `$scope` names, so the statement that reads a patient's rows also checks the scope.
+/// Runs `$tail` on `$table` (a table with `patient_id` and `clinic_id` columns) narrowed to the
+/// rows `$scope` names, so the statement that reads a patient's rows also checks the scope. Each
+/// scope is its own statement type (no boxing), so diesel caches it by type and does not build
+/// its SQL again on every execution.
 macro_rules! in_scope {
-    ($query:expr, $table:ident, $scope:expr) => {
+    ($table:ident, $scope:expr, |$q:ident| $tail:expr) => {
         match $scope {
-            $crate::repo::patients::Scope::Patient(id) => $query.filter($table::patient_id.eq(id)),
+            $crate::repo::patients::Scope::Patient(id) => {
+                let $q = $table::table.filter($table::patient_id.eq(id));
+                $tail
+            }
             $crate::repo::patients::Scope::Own { account_id, clinic_id } => {
-                $query.filter($table::patient_id.eq_any($crate::repo::patients::id_of_account(account_id, clinic_id)))
+                let $q = $table::table.filter(
+                    $table::patient_id
+                        .nullable()
+                        .eq($crate::repo::patients::id_of_account(account_id, clinic_id).single_value()),
+                );
+                $tail
             }
             $crate::repo::patients::Scope::InClinic { patient_id, clinic_id } => {
-                $query.filter($table::patient_id.eq(patient_id)).filter($table::clinic_id.eq(clinic_id))
+                let $q =
+                    $table::table.filter($table::patient_id.eq(patient_id)).filter($table::clinic_id.eq(clinic_id));
+                $tail
             }
         }
     };

@@ -70,8 +70,10 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 
 /// A patient's scores, oldest first, as the caller may see them (`scope`).
 pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<Score>> {
-    let q = scores::table.select(Score::as_select()).order((scores::recorded_at.asc(), scores::id.asc())).into_boxed();
-    in_scope!(q, scores, scope).load(conn)
+    in_scope!(scores, scope, |q| q
+        .select(Score::as_select())
+        .order((scores::recorded_at.asc(), scores::id.asc()))
+        .load(conn))
 }
 
 /// Removes the automatic scores computed from a photo.

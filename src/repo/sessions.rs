@@ -117,11 +117,10 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 
 /// A patient's sessions, oldest first, as the caller may see them (`scope`).
 pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<Session>> {
-    let q = sessions::table
+    in_scope!(sessions, scope, |q| q
         .select(Session::as_select())
         .order((sessions::performed_at.asc(), sessions::id.asc()))
-        .into_boxed();
-    in_scope!(q, sessions, scope).load(conn)
+        .load(conn))
 }
 
 pub fn update_session(conn: &mut DbConnection, id: &str, changes: &SessionChanges) -> QueryResult<Session> {
