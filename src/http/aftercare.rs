@@ -10,7 +10,10 @@ use crate::{
     db::{DbConnection, from_db, to_db},
     domain::protocol::Step,
     error::{ApiError, ApiResult, ErrorCode},
-    http::extract::{AuthUser, Json},
+    http::{
+        extract::{AuthUser, Json},
+        json::{self, RawJson},
+    },
     repo::{
         protocols,
         reminders::{self, Reminder, ReminderItem},
@@ -34,20 +37,28 @@ pub struct ReminderView {
     pub step_key: String,
     /// `serum`, `checkin`, `sun_protection`, `avoid`, `activity`, `next_session`.
     pub kind: String,
-    pub title: String,
-    pub message: String,
-    pub avoid: Vec<String>,
+    #[schema(value_type = String)]
+    pub title: RawJson,
+    #[schema(value_type = String)]
+    pub message: RawJson,
+    #[schema(value_type = Vec<String>)]
+    pub avoid: RawJson,
     /// App action, e.g. `log_serum`, `checkin`.
-    pub action: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub action: Option<RawJson>,
     /// When the protocol placed it.
+    #[serde(serialize_with = "json::instant")]
     pub planned_at: DateTime<Utc>,
     /// When it will go (after snoozes and retries).
+    #[serde(serialize_with = "json::instant")]
     pub due_at: DateTime<Utc>,
     /// `scheduled`, `sending`, `sent`, `skipped`, `cancelled`, `failed`.
     pub status: String,
     /// Why it was skipped or cancelled (`goal_met`, `no_consent`, `done`, …).
     pub status_reason: Option<String>,
+    #[serde(serialize_with = "json::instant_opt")]
     pub sent_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "json::instant_opt")]
     pub done_at: Option<DateTime<Utc>>,
 }
 
@@ -82,9 +93,9 @@ fn reminder_views(state: &AppState, rows: Vec<ReminderItem>) -> Vec<ReminderView
             let steps = state.step_cache.get(&r.protocol_id);
             let step = steps.as_deref().and_then(|s| s.iter().find(|s| s.key == r.step_key));
             ReminderView {
-                title: step.map(|s| s.title.clone()).unwrap_or_default(),
-                message: step.map(|s| s.message.clone()).unwrap_or_default(),
-                avoid: step.map(|s| s.avoid.clone()).unwrap_or_default(),
+                title: step.map(|s| s.title.clone()).unwrap_or_else(|| RawJson::of("")),
+                message: step.map(|s| s.message.clone()).unwrap_or_else(|| RawJson::of("")),
+                avoid: step.map(|s| s.avoid.clone()).unwrap_or_else(|| RawJson::of(&[] as &[String])),
                 action: step.and_then(|s| s.action.clone()),
                 planned_at: from_db(r.planned_at),
                 due_at: from_db(r.due_at),
@@ -112,7 +123,7 @@ fn cache_protocols<'a>(
     ids.dedup();
     for id in ids {
         if let Some(p) = protocols::find_protocol(c, id)? {
-            cache.insert(p.id.clone(), serde_json::from_str::<Vec<Step>>(&p.steps).unwrap_or_default());
+            cache.insert(p.id.clone(), &serde_json::from_str::<Vec<Step>>(&p.steps).unwrap_or_default());
         }
     }
     Ok(())
@@ -149,8 +160,7 @@ async fn reminders_of(
         .db
         .run(move |c| {
             let Some(scope) = access::scope(&u, staff_patient.as_deref()) else { return Ok(None) };
-            let up = reminders::find_for_patient(c, scope, true, limit)?;
-            let past = reminders::find_for_patient(c, scope, false, limit)?;
+            let (up, past) = reminders::find_lists(c, scope, limit)?;
             let named = up.first().or(past.first()).map(|r| r.patient_id.as_str());
             let Some(patient_id) = access::scoped_patient_id(c, &u, staff_patient.as_deref(), named)? else {
                 return Ok(None);

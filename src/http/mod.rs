@@ -9,6 +9,7 @@ pub mod courses;
 pub mod extract;
 pub mod idempotency;
 pub mod interop;
+pub mod json;
 pub mod me;
 pub mod metrics;
 pub mod middleware;

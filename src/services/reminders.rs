@@ -13,6 +13,7 @@ use crate::{
         clinical::QuietHours,
         protocol::{self, Step},
     },
+    http::json::RawJson,
     repo::{
         consents, courses,
         patients::Patient,
@@ -160,17 +161,42 @@ pub fn follow_consent(
     }
 }
 
-/// Protocol steps by protocol id. A protocol row never changes (a new version is a new row), so
-/// its parsed steps can be kept for the life of the process.
+/// A protocol step's texts as a reminder shows them, written as JSON once per protocol.
+#[derive(Debug)]
+pub struct StepTexts {
+    pub key: String,
+    pub title: RawJson,
+    pub message: RawJson,
+    pub avoid: RawJson,
+    pub action: Option<RawJson>,
+}
+
+impl From<&Step> for StepTexts {
+    fn from(step: &Step) -> Self {
+        Self {
+            key: step.key.clone(),
+            title: RawJson::of(&step.title),
+            message: RawJson::of(&step.message),
+            avoid: RawJson::of(&step.avoid),
+            action: step.action.as_ref().map(RawJson::of),
+        }
+    }
+}
+
+/// Protocol step texts by protocol id. A protocol row never changes (a new version is a new
+/// row), so its steps can be kept for the life of the process.
 #[derive(Clone, Default)]
-pub struct StepCache(std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Vec<Step>>>>>);
+pub struct StepCache(
+    std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Vec<StepTexts>>>>>,
+);
 
 impl StepCache {
-    pub fn get(&self, protocol_id: &str) -> Option<std::sync::Arc<Vec<Step>>> {
+    pub fn get(&self, protocol_id: &str) -> Option<std::sync::Arc<Vec<StepTexts>>> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).get(protocol_id).cloned()
     }
 
-    pub fn insert(&self, protocol_id: String, steps: Vec<Step>) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(protocol_id, std::sync::Arc::new(steps));
+    pub fn insert(&self, protocol_id: String, steps: &[Step]) {
+        let texts = steps.iter().map(StepTexts::from).collect();
+        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(protocol_id, std::sync::Arc::new(texts));
     }
 }

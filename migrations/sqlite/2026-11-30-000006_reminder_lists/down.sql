@@ -1,0 +1,1 @@
+DROP INDEX reminders_patient_status_idx;
