@@ -27,6 +27,21 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// Runs `$body` with `$c` bound to the backend's own connection (`PgConnection` or
+/// `SqliteConnection`); the body is compiled once for each backend. For hot reads: a statement
+/// run through the multi-backend connection has its SQL written out again on every execution
+/// (diesel's `MultiConnection` wraps each query in one that serializes the inner query for
+/// every pass over it), and its rows are read through one more layer.
+macro_rules! natively {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use natively;
+
 /// A connection to either backend; queries written once run on both.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

@@ -135,7 +135,8 @@ pub fn email_in_clinic(
     Ok(ids.iter().any(|id| Some(id.as_str()) != except))
 }
 
-/// A page of a clinic's patients, newest first, after the cursor id.
+/// A page of a clinic's patients, newest first, after the cursor id (on the backend's own
+/// connection: the staff list is a hot read).
 pub fn find_page(
     conn: &mut DbConnection,
     clinic_id: &str,
@@ -144,18 +145,20 @@ pub fn find_page(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<Patient>> {
-    let mut q = patients::table.filter(patients::clinic_id.eq(clinic_id)).into_boxed();
-    if let Some(text) = query {
-        let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        q = q.filter(patients::search_text.like(format!("%{escaped}%")).escape('\\'));
-    }
-    if !include_archived {
-        q = q.filter(patients::archived_at.is_null());
-    }
-    if let Some(cursor) = after {
-        q = q.filter(patients::id.lt(cursor));
-    }
-    q.order(patients::id.desc()).limit(limit).select(Patient::as_select()).load(conn)
+    crate::db::natively!(conn, |c| {
+        let mut q = patients::table.filter(patients::clinic_id.eq(clinic_id)).into_boxed();
+        if let Some(text) = query {
+            let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            q = q.filter(patients::search_text.like(format!("%{escaped}%")).escape('\\'));
+        }
+        if !include_archived {
+            q = q.filter(patients::archived_at.is_null());
+        }
+        if let Some(cursor) = after {
+            q = q.filter(patients::id.lt(cursor));
+        }
+        q.order(patients::id.desc()).limit(limit).select(Patient::as_select()).load(c)
+    })
 }
 
 pub fn update_patient(conn: &mut DbConnection, id: &str, changes: &PatientChanges) -> QueryResult<Patient> {

@@ -136,10 +136,7 @@ pub fn find_lists(
          AND status NOT IN ('scheduled', 'sending') ORDER BY planned_at DESC, id DESC LIMIT ?) AS past"
     );
     let query = ListsQuery { sql: &sql, scope_values: binds, limit };
-    let rows = match conn {
-        DbConnection::Postgres(c) => query.load::<ReminderItem>(c)?,
-        DbConnection::Sqlite(c) => query.load::<ReminderItem>(c)?,
-    };
+    let rows = crate::db::natively!(conn, |c| query.load::<ReminderItem>(c))?;
     let (mut upcoming, mut past): (Vec<_>, Vec<_>) =
         rows.into_iter().partition(|r| r.status == "scheduled" || r.status == "sending");
     // A union's order is its halves' in practice, but SQL does not promise it.

@@ -115,8 +115,11 @@ pub struct PatientView {
     /// Whether the patient has accepted the app invitation.
     pub has_app_account: bool,
     pub archived: bool,
+    #[serde(serialize_with = "crate::http::json::instant_opt")]
     pub archived_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::http::json::instant")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::instant")]
     pub updated_at: DateTime<Utc>,
     /// On create and re-invite: `sent`, `not_requested` (no email or `invite: false`), or
     /// `mail_failed` (the record is kept; re-send with `POST /patients/{id}/invitation`).
