@@ -114,7 +114,8 @@ const ITEM_COLUMNS: &str = "id, patient_id, session_id, protocol_id, step_key, k
 /// backend's own connection: one round trip on PostgreSQL instead of two, and neither pays the
 /// multi-backend wrapper, which writes a statement's SQL out again on every execution (about a
 /// tenth of this read's CPU when it was two DSL queries). The `(patient_id, status, due_at)`
-/// index gives each half its own rows without reading the other's.
+/// index gives the upcoming half its rows without reading the past ones; the past half takes its
+/// order from `(patient_id, planned_at, id)`, so it needs no sort and its LIMIT stops the scan.
 pub fn find_lists(
     conn: &mut DbConnection,
     scope: Scope<'_>,
