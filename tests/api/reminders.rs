@@ -631,3 +631,32 @@ async fn reminder_emails_escape_html_and_match_the_snapshot() {
     let expected = std::fs::read_to_string(path).expect("snapshot exists (UPDATE_SNAPSHOTS=1 writes it)");
     assert_eq!(redacted, expected);
 }
+
+/// Both lists come from one statement: each keeps its own order and its own `limit`, and the
+/// patient sees what staff see.
+#[tokio::test]
+async fn upcoming_and_past_are_each_ordered_and_limited_on_their_own() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    app.clock.set(at("2026-03-18T12:00:00Z"));
+    let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
+    assert!(report.sent >= 3, "several sent: {report:?}");
+    let (staff, patient) = tokens(&app).await;
+
+    let all = reminders(&app, &staff, &fx.pid).await;
+    let (up, past) = (all["upcoming"].as_array().unwrap(), all["past"].as_array().unwrap());
+    assert_eq!(up.len() + past.len(), 30);
+    assert_eq!(past.len(), report.sent + report.skipped + report.failed + report.cancelled);
+    assert!(up.iter().all(|r| r["status"] == "scheduled"));
+    assert!(past.iter().all(|r| r["status"] != "scheduled" && r["status"] != "sending"));
+    assert!(past.iter().any(|r| r["status"] == "sent"));
+    let key = |r: &Value, field: &str| (at(r[field].as_str().unwrap()), r["id"].as_str().unwrap().to_owned());
+    assert!(up.windows(2).all(|w| key(&w[0], "due_at") <= key(&w[1], "due_at")), "soonest first");
+    assert!(past.windows(2).all(|w| key(&w[0], "planned_at") >= key(&w[1], "planned_at")), "latest first");
+
+    let two = ok(app.get(&format!("/api/v1/patients/{}/reminders?limit=2", fx.pid), Some(&staff)).await, 200).await;
+    assert_eq!(two["upcoming"], json!(up[..2]));
+    assert_eq!(two["past"], json!(past[..2]));
+    let mine = ok(app.get("/api/v1/me/reminders?limit=2", Some(&patient)).await, 200).await;
+    assert_eq!(mine, two);
+}
