@@ -65,15 +65,34 @@ pub fn insert_score(conn: &mut DbConnection, s: &Score) -> QueryResult<()> {
 
 /// A patient's scores in time order.
 pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<Score>> {
-    find_in_scope(conn, Scope::Patient(patient_id))
-}
-
-/// A patient's scores, oldest first, as the caller may see them (`scope`).
-pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<Score>> {
-    in_scope!(scores, scope, |q| q
+    scores::table
+        .filter(scores::patient_id.eq(patient_id))
         .select(Score::as_select())
         .order((scores::recorded_at.asc(), scores::id.asc()))
-        .load(conn))
+        .load(conn)
+}
+
+/// A score as a progress series shows it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = scores)]
+pub struct ScorePoint {
+    pub id: String,
+    pub patient_id: String,
+    pub scale_code: String,
+    pub rater: String,
+    pub value: f64,
+    pub session_id: Option<String>,
+    #[diesel(deserialize_as = DbTime)]
+    pub recorded_at: NaiveDateTime,
+}
+
+/// A patient's scores, oldest first, as the caller may see them (`scope`): the columns a
+/// progress series needs (not the item values, photos or region of interest).
+pub fn points_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<ScorePoint>> {
+    crate::db::natively!(conn, |c| in_scope!(scores, scope, |q| q
+        .select(ScorePoint::as_select())
+        .order((scores::recorded_at.asc(), scores::id.asc()))
+        .load(c)))
 }
 
 /// Removes the automatic scores computed from a photo.

@@ -112,15 +112,31 @@ pub fn find_for_course(conn: &mut DbConnection, course_id: &str) -> QueryResult<
 
 /// A patient's sessions in time order.
 pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<Session>> {
-    find_in_scope(conn, Scope::Patient(patient_id))
-}
-
-/// A patient's sessions, oldest first, as the caller may see them (`scope`).
-pub fn find_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<Session>> {
-    in_scope!(sessions, scope, |q| q
+    sessions::table
+        .filter(sessions::patient_id.eq(patient_id))
         .select(Session::as_select())
         .order((sessions::performed_at.asc(), sessions::id.asc()))
-        .load(conn))
+        .load(conn)
+}
+
+/// A completed session as a progress chart marks it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct CompletedSession {
+    pub id: String,
+    pub patient_id: String,
+    #[diesel(deserialize_as = DbTime)]
+    pub performed_at: NaiveDateTime,
+}
+
+/// A patient's completed sessions, oldest first, as the caller may see them (`scope`): only the
+/// three columns a progress chart needs (a session row is twenty, with notes and product lists).
+pub fn completed_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<CompletedSession>> {
+    crate::db::natively!(conn, |c| in_scope!(sessions, scope, |q| q
+        .filter(sessions::status.eq("completed"))
+        .select(CompletedSession::as_select())
+        .order((sessions::performed_at.asc(), sessions::id.asc()))
+        .load(c)))
 }
 
 pub fn update_session(conn: &mut DbConnection, id: &str, changes: &SessionChanges) -> QueryResult<Session> {

@@ -19,8 +19,8 @@ use crate::{
         audit as audit_repo,
         patients::Patient,
         photos,
-        scores::{self, Score},
-        sessions::{self, Session},
+        scores::{self, Score, ScorePoint},
+        sessions::{self, CompletedSession},
     },
     services::{
         access,
@@ -71,6 +71,7 @@ pub struct ScoreView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgressPoint {
+    #[serde(serialize_with = "crate::http::json::instant")]
     pub at: DateTime<Utc>,
     pub value: f64,
     pub session_id: Option<String>,
@@ -100,6 +101,7 @@ pub struct ScaleProgress {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionMark {
     pub id: String,
+    #[serde(serialize_with = "crate::http::json::instant")]
     pub performed_at: DateTime<Utc>,
 }
 
@@ -239,8 +241,8 @@ pub async fn progress_of(state: &AppState, user: &AuthUser, staff_patient: Optio
         .db
         .run(move |c| {
             let Some(scope) = access::scope(&u, staff_patient.as_deref()) else { return Ok(None) };
-            let rows = scores::find_in_scope(c, scope)?;
-            let sessions = sessions::find_in_scope(c, scope)?;
+            let rows = scores::points_in_scope(c, scope)?;
+            let sessions = sessions::completed_in_scope(c, scope)?;
             let named = rows.first().map(|s| &s.patient_id).or(sessions.first().map(|s| &s.patient_id));
             let Some(patient_id) =
                 access::scoped_patient_id(c, &u, staff_patient.as_deref(), named.map(String::as_str))?
@@ -255,8 +257,13 @@ pub async fn progress_of(state: &AppState, user: &AuthUser, staff_patient: Optio
     Ok(build_progress(patient_id, rows, &defs, sessions))
 }
 
-fn build_progress(patient_id: String, rows: Vec<Score>, defs: &[ScaleDef], sessions: Vec<Session>) -> ProgressView {
-    let mut groups: BTreeMap<(String, String), Vec<Score>> = BTreeMap::new();
+fn build_progress(
+    patient_id: String,
+    rows: Vec<ScorePoint>,
+    defs: &[ScaleDef],
+    sessions: Vec<CompletedSession>,
+) -> ProgressView {
+    let mut groups: BTreeMap<(String, String), Vec<ScorePoint>> = BTreeMap::new();
     for s in rows {
         groups.entry((s.scale_code.clone(), s.rater.clone())).or_default().push(s);
     }
@@ -297,7 +304,6 @@ fn build_progress(patient_id: String, rows: Vec<Score>, defs: &[ScaleDef], sessi
         scales: out,
         sessions: sessions
             .into_iter()
-            .filter(|s| s.status == "completed")
             .map(|s| SessionMark { performed_at: from_db(s.performed_at), id: s.id })
             .collect(),
     }
