@@ -173,7 +173,7 @@ pub fn link_account(conn: &mut DbConnection, id: &str, account_id: &str) -> Quer
 
 /// A patient by id, whatever the clinic (for jobs, which act on behalf of the system).
 pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Patient>> {
-    patients::table.find(id).select(Patient::as_select()).first(conn).optional()
+    crate::db::natively!(conn, |c| patients::table.find(id).select(Patient::as_select()).first(c).optional())
 }
 
 /// Patients by id (the dispatcher reads a batch's patients at once).
