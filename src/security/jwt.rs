@@ -1,11 +1,21 @@
 //! Access tokens: HS256 JWTs, algorithm pinned; `exp`, `iat`, `iss` and `aud` validated.
 
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+    sync::{Arc, Mutex},
+};
+
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 use crate::domain::Role;
+
+/// How many checked tokens [`JwtKeys`] remembers (about 5 MB when full).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -29,6 +39,41 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     ttl_secs: i64,
+    verified: Arc<Verified>,
+}
+
+/// Tokens whose signature, algorithm, issuer and audience have been checked, with their claims.
+/// An app sends the same access token with every request until it expires, and checking the HMAC
+/// and decoding the claims again was a sixth of what a small authenticated read cost. The time
+/// checks (`exp`, `iat`) are made on every use, against the app clock. Entries are found by a
+/// keyed hash of the token and confirmed by comparing the whole token in constant time; a token
+/// that fails is not remembered. When full, expired entries go, and if that frees too little,
+/// all go.
+#[derive(Default)]
+struct Verified {
+    hasher: RandomState,
+    entries: Mutex<HashMap<u64, (Box<str>, Claims)>>,
+}
+
+impl Verified {
+    fn get(&self, token: &str) -> Option<Claims> {
+        let key = self.hasher.hash_one(token);
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (known, claims) = entries.get(&key)?;
+        bool::from(known.as_bytes().ct_eq(token.as_bytes())).then(|| claims.clone())
+    }
+
+    fn insert(&self, token: &str, claims: &Claims, now: i64) {
+        let key = self.hasher.hash_one(token);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= VERIFIED_CAPACITY {
+            entries.retain(|_, (_, c)| c.exp > now);
+            if entries.len() >= VERIFIED_CAPACITY / 2 {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (token.into(), claims.clone()));
+    }
 }
 
 impl JwtKeys {
@@ -48,6 +93,7 @@ impl JwtKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_secs,
+            verified: Arc::default(),
         }
     }
 
@@ -70,8 +116,16 @@ impl JwtKeys {
 
     /// The claims of a valid, unexpired token.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?.claims;
-        (claims.exp > now.timestamp() && claims.iat <= now.timestamp() + 60).then_some(claims)
+        let now = now.timestamp();
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?.claims;
+                self.verified.insert(token, &claims, now);
+                claims
+            }
+        };
+        (claims.exp > now && claims.iat <= now + 60).then_some(claims)
     }
 }
 
@@ -92,6 +146,53 @@ mod tests {
         assert_eq!((claims.sub.as_str(), claims.role), ("a1", Role::Admin));
         assert!(keys().verify(&t, now + chrono::Duration::seconds(899)).is_some());
         assert!(keys().verify(&t, now + chrono::Duration::seconds(900)).is_none());
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_time_and_a_changed_one_is_refused() {
+        let keys = keys();
+        let now = Utc::now();
+        let t = keys.issue("a1", "c1", Role::Patient, now).unwrap();
+        assert_eq!(keys.verify(&t, now).unwrap().sub, "a1");
+        assert_eq!(keys.verified.entries.lock().unwrap().len(), 1, "remembered");
+        let again = keys.clone().verify(&t, now + chrono::Duration::seconds(899)).unwrap();
+        assert_eq!((again.sub.as_str(), again.clinic.as_str(), again.role), ("a1", "c1", Role::Patient));
+        assert!(keys.verify(&t, now + chrono::Duration::seconds(900)).is_none(), "expired");
+        assert!(keys.verify(&t, now - chrono::Duration::seconds(61)).is_none(), "issued in the future");
+        // One character of the signature changed (not the last, whose low bits are padding).
+        let mut changed = t.clone().into_bytes();
+        let at = changed.len() - 10;
+        changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+        let changed = String::from_utf8(changed).unwrap();
+        assert!(keys.verify(&changed, now).is_none());
+        assert_eq!(keys.verified.entries.lock().unwrap().len(), 1, "a refused token is not remembered");
+    }
+
+    #[test]
+    fn the_memory_of_checked_tokens_is_bounded() {
+        let keys = keys();
+        let now = Utc::now().timestamp();
+        let claims = |exp: i64| Claims {
+            sub: "a".into(),
+            clinic: "c".into(),
+            role: Role::Admin,
+            iss: "aftercare".into(),
+            aud: "aftercare-api".into(),
+            iat: exp - 900,
+            exp,
+        };
+        for i in 0..VERIFIED_CAPACITY {
+            let exp = if i % 4 == 0 { now + 600 } else { now - 1 };
+            keys.verified.insert(&format!("token-{i}"), &claims(exp), now);
+        }
+        assert_eq!(keys.verified.entries.lock().unwrap().len(), VERIFIED_CAPACITY);
+        keys.verified.insert("one-more", &claims(now + 600), now);
+        assert_eq!(keys.verified.entries.lock().unwrap().len(), VERIFIED_CAPACITY / 4 + 1, "expired ones went");
+        assert!(keys.verified.get("token-0").is_some() && keys.verified.get("token-1").is_none());
+        for i in 0..VERIFIED_CAPACITY {
+            keys.verified.insert(&format!("live-{i}"), &claims(now + 600), now);
+        }
+        assert!(keys.verified.entries.lock().unwrap().len() <= VERIFIED_CAPACITY);
     }
 
     #[test]
