@@ -36,6 +36,8 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     app.get("/healthz", None).await;
     app.get("/api/v1/me", None).await;
     app.get("/no/such/thing", None).await;
+    app.get("/api/v1/patients/p-1/progress", None).await;
+    app.get("/api/v1/patients/a%20b%2Fc/progress", None).await;
     let res = app.get("/metrics", None).await;
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -43,8 +45,12 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     assert!(text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
     assert!(text.contains(r#"http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#), "{text}");
     assert!(text.contains(r#"route="unmatched",status="404"} 1"#), "{text}");
+    let by_id = r#"http_requests_total{method="GET",route="/api/v1/patients/{id}/progress",status="401"} 2"#;
+    assert!(text.contains(by_id), "{text}");
     assert!(text.contains(r#"http_request_duration_seconds_bucket{route="/healthz",le="+Inf"} 1"#), "{text}");
-    assert!(!text.contains("/no/such/thing"), "raw paths must not become labels");
+    for raw in ["/no/such/thing", "p-1", "a%20b"] {
+        assert!(!text.contains(raw), "raw paths must not become labels: {raw}");
+    }
 }
 
 #[tokio::test]
