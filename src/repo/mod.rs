@@ -18,6 +18,7 @@ pub mod photos;
 pub mod protocols;
 pub mod refresh_tokens;
 pub mod reminders;
+pub mod scoped;
 pub mod scores;
 pub mod screenings;
 pub mod sessions;

@@ -49,57 +49,16 @@ pub struct PatientChanges {
     pub updated_at: Option<NaiveDateTime>,
 }
 
-/// Whose rows a read of a patient's records asks for. Lists filter on it in their own statement,
-/// so a read needs no separate query to check the caller's scope (see `services::access::scope`).
+/// Whose rows a read of a patient's records asks for. Lists filter on it in their own statement
+/// (`repo::scoped::ScopedQuery`), so a read needs no separate query to check the caller's scope
+/// (see `services::access::scope`).
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
-    /// This patient (access was checked already).
-    Patient(&'a str),
     /// The patient linked to this login in this clinic: a patient reading their own record.
     Own { account_id: &'a str, clinic_id: &'a str },
     /// This patient if they belong to this clinic: staff.
     InClinic { patient_id: &'a str, clinic_id: &'a str },
 }
-
-/// The id of the patient linked to a login in a clinic, as a subquery (one id or none:
-/// `account_id` is unique). Compared with `=` as a scalar subquery rather than `IN`, which makes
-/// SQLite build a temporary table for the list on every execution.
-#[diesel::dsl::auto_type]
-pub fn id_of_account<'a>(account_id: &'a str, clinic_id: &'a str) -> _ {
-    patients::table
-        .filter(patients::account_id.eq(account_id))
-        .filter(patients::clinic_id.eq(clinic_id))
-        .select(patients::id)
-}
-
-/// Runs `$tail` on `$table` (a table with `patient_id` and `clinic_id` columns) narrowed to the
-/// rows `$scope` names, so the statement that reads a patient's rows also checks the scope. Each
-/// scope is its own statement type (no boxing), so diesel caches it by type and does not build
-/// its SQL again on every execution.
-macro_rules! in_scope {
-    ($table:ident, $scope:expr, |$q:ident| $tail:expr) => {
-        match $scope {
-            $crate::repo::patients::Scope::Patient(id) => {
-                let $q = $table::table.filter($table::patient_id.eq(id));
-                $tail
-            }
-            $crate::repo::patients::Scope::Own { account_id, clinic_id } => {
-                let $q = $table::table.filter(
-                    $table::patient_id
-                        .nullable()
-                        .eq($crate::repo::patients::id_of_account(account_id, clinic_id).single_value()),
-                );
-                $tail
-            }
-            $crate::repo::patients::Scope::InClinic { patient_id, clinic_id } => {
-                let $q =
-                    $table::table.filter($table::patient_id.eq(patient_id)).filter($table::clinic_id.eq(clinic_id));
-                $tail
-            }
-        }
-    };
-}
-pub(crate) use in_scope;
 
 /// What the name/email search matches against.
 pub fn search_text(name: &str, email: Option<&str>) -> String {

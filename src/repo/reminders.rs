@@ -14,6 +14,7 @@ use crate::{
     repo::{
         lease::{self, Queue},
         patients::Scope,
+        scoped::ScopedQuery,
     },
 };
 
@@ -110,33 +111,27 @@ const ITEM_COLUMNS: &str = "id, patient_id, session_id, protocol_id, step_key, k
 /// A patient's reminders as the caller may see them (`scope`): up to `limit` upcoming ones
 /// (scheduled or sending), soonest first, and up to `limit` past ones, latest first.
 ///
-/// One statement reads both lists (`UNION ALL` of the two limited selections), run on the
-/// backend's own connection: one round trip on PostgreSQL instead of two, and neither pays the
-/// multi-backend wrapper, which writes a statement's SQL out again on every execution (about a
-/// tenth of this read's CPU when it was two DSL queries). The `(patient_id, status, due_at)`
-/// index gives the upcoming half its rows without reading the past ones; the past half takes its
-/// order from `(patient_id, planned_at, id)`, so it needs no sort and its LIMIT stops the scan.
+/// One statement reads both lists (`UNION ALL` of the two limited selections, a
+/// [`ScopedQuery`]), run on the backend's own connection: one round trip on PostgreSQL instead of
+/// two, and neither pays the multi-backend wrapper, which writes a statement's SQL out again on
+/// every execution (about a tenth of this read's CPU when it was two DSL queries). The
+/// `(patient_id, status, due_at)` index gives the upcoming half its rows without reading the past
+/// ones; the past half takes its order from `(patient_id, planned_at, id)`, so it needs no sort
+/// and its LIMIT stops the scan.
 pub fn find_lists(
     conn: &mut DbConnection,
     scope: Scope<'_>,
     limit: i64,
 ) -> QueryResult<(Vec<ReminderItem>, Vec<ReminderItem>)> {
-    let (filter, binds): (&str, &[&str]) = match &scope {
-        Scope::Patient(id) => ("patient_id = ?", std::slice::from_ref(id)),
-        Scope::Own { account_id, clinic_id } => (
-            "patient_id = (SELECT id FROM patients WHERE account_id = ? AND clinic_id = ?)",
-            &[*account_id, *clinic_id],
-        ),
-        Scope::InClinic { patient_id, clinic_id } => ("patient_id = ? AND clinic_id = ?", &[*patient_id, *clinic_id]),
-    };
-    let sql = format!(
-        "SELECT {ITEM_COLUMNS} FROM (SELECT {ITEM_COLUMNS} FROM reminders WHERE {filter} \
-         AND status IN ('scheduled', 'sending') ORDER BY due_at ASC, id ASC LIMIT ?) AS upcoming \
-         UNION ALL \
-         SELECT {ITEM_COLUMNS} FROM (SELECT {ITEM_COLUMNS} FROM reminders WHERE {filter} \
-         AND status NOT IN ('scheduled', 'sending') ORDER BY planned_at DESC, id DESC LIMIT ?) AS past"
-    );
-    let query = ListsQuery { sql: &sql, scope_values: binds, limit };
+    let query = ScopedQuery::<ItemRow>::new(scope, Some(limit), |filter| {
+        format!(
+            "SELECT {ITEM_COLUMNS} FROM (SELECT {ITEM_COLUMNS} FROM reminders WHERE {filter} \
+             AND status IN ('scheduled', 'sending') ORDER BY due_at ASC, id ASC LIMIT ?) AS upcoming \
+             UNION ALL \
+             SELECT {ITEM_COLUMNS} FROM (SELECT {ITEM_COLUMNS} FROM reminders WHERE {filter} \
+             AND status NOT IN ('scheduled', 'sending') ORDER BY planned_at DESC, id DESC LIMIT ?) AS past"
+        )
+    });
     let rows = crate::db::natively!(conn, |c| query.load::<ReminderItem>(c))?;
     let (mut upcoming, mut past): (Vec<_>, Vec<_>) =
         rows.into_iter().partition(|r| r.status == "scheduled" || r.status == "sending");
@@ -146,62 +141,21 @@ pub fn find_lists(
     Ok((upcoming, past))
 }
 
-/// [`find_lists`]'s statement: `sql` with a `?` where each value goes — each half's scope
-/// values, then its limit. Unlike `sql_query`, which diesel never keeps prepared, this one is
-/// cached by its SQL like any other statement; `push_bind_param` writes each backend's
-/// placeholder (`?` or `$n`).
-struct ListsQuery<'a> {
-    sql: &'a str,
-    scope_values: &'a [&'a str],
-    limit: i64,
-}
-
-impl diesel::query_builder::QueryId for ListsQuery<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::Query for ListsQuery<'_> {
-    // The columns' types, in order, so rows are read by position (`Queryable`), not looked up
-    // by name for every column of every row (`QueryableByName`).
-    type SqlType = (
-        Text,
-        Text,
-        Text,
-        Text,
-        Text,
-        Text,
-        Timestamp,
-        Timestamp,
-        Text,
-        Nullable<Text>,
-        Nullable<Timestamp>,
-        Nullable<Timestamp>,
-    );
-}
-
-impl<DB> diesel::query_builder::QueryFragment<DB> for ListsQuery<'_>
-where
-    DB: diesel::backend::Backend,
-    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let per_half = self.scope_values.len() + 1;
-        for (i, part) in self.sql.split('?').enumerate() {
-            if i > 0 {
-                match self.scope_values.get((i - 1) % per_half) {
-                    Some(value) => out.push_bind_param::<diesel::sql_types::Text, str>(value)?,
-                    None => out.push_bind_param::<diesel::sql_types::BigInt, i64>(&self.limit)?,
-                }
-            }
-            out.push_sql(part);
-        }
-        Ok(())
-    }
-}
-
-impl<C> RunQueryDsl<C> for ListsQuery<'_> {}
+/// The SQL types of [`ITEM_COLUMNS`], in order.
+type ItemRow = (
+    Text,
+    Text,
+    Text,
+    Text,
+    Text,
+    Text,
+    Timestamp,
+    Timestamp,
+    Text,
+    Nullable<Text>,
+    Nullable<Timestamp>,
+    Nullable<Timestamp>,
+);
 
 /// Deletes a session's reminders that have not been sent (for re-planning).
 pub fn delete_scheduled_for_session(conn: &mut DbConnection, session_id: &str) -> QueryResult<usize> {

@@ -1,14 +1,17 @@
 //! Scales (seeded, versioned definitions) and scores recorded on them.
 
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use diesel::{
+    prelude::*,
+    sql_types::{Double, Nullable, Text, Timestamp},
+};
 
 use crate::db::{
     DbConnection, DbTime,
     schema::{scales, scores},
 };
 
-use crate::repo::patients::{Scope, in_scope};
+use crate::repo::{patients::Scope, scoped::ScopedQuery, sessions::CompletedSession};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = scales)]
@@ -73,8 +76,7 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 }
 
 /// A score as a progress series shows it.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = scores)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScorePoint {
     pub id: String,
     pub patient_id: String,
@@ -82,17 +84,60 @@ pub struct ScorePoint {
     pub rater: String,
     pub value: f64,
     pub session_id: Option<String>,
-    #[diesel(deserialize_as = DbTime)]
     pub recorded_at: NaiveDateTime,
 }
 
-/// A patient's scores, oldest first, as the caller may see them (`scope`): the columns a
-/// progress series needs (not the item values, photos or region of interest).
-pub fn points_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<ScorePoint>> {
-    crate::db::natively!(conn, |c| in_scope!(scores, scope, |q| q
-        .select(ScorePoint::as_select())
-        .order((scores::recorded_at.asc(), scores::id.asc()))
-        .load(c)))
+/// One row of [`progress_rows`]' statement: a score, or a completed session (`kind` = `session`,
+/// score columns null).
+#[derive(Queryable)]
+struct ProgressRow {
+    kind: String,
+    id: String,
+    patient_id: String,
+    scale_code: Option<String>,
+    rater: Option<String>,
+    value: Option<f64>,
+    session_id: Option<String>,
+    #[diesel(deserialize_as = DbTime)]
+    at: NaiveDateTime,
+}
+
+/// What a patient's progress shows, as the caller may see it (`scope`): their scores, oldest
+/// first, and their completed sessions, oldest first — the columns a chart needs (not a score's
+/// item values, photos or region, nor a session's notes and products), in one statement.
+pub fn progress_rows(
+    conn: &mut DbConnection,
+    scope: Scope<'_>,
+) -> QueryResult<(Vec<ScorePoint>, Vec<CompletedSession>)> {
+    type Row = (Text, Text, Text, Nullable<Text>, Nullable<Text>, Nullable<Double>, Nullable<Text>, Timestamp);
+    let query = ScopedQuery::<Row>::new(scope, None, |filter| {
+        format!(
+            "SELECT 'score' AS kind, id, patient_id, scale_code, rater, value, session_id, recorded_at AS at \
+             FROM scores WHERE {filter} \
+             UNION ALL \
+             SELECT 'session', id, patient_id, NULL, NULL, NULL, NULL, performed_at \
+             FROM sessions WHERE {filter} AND status = 'completed'"
+        )
+    });
+    let rows = crate::db::natively!(conn, |c| query.load::<ProgressRow>(c))?;
+    let (mut points, mut sessions) = (Vec::new(), Vec::new());
+    for r in rows {
+        match (r.kind.as_str(), r.scale_code, r.rater, r.value) {
+            ("score", Some(scale_code), Some(rater), Some(value)) => points.push(ScorePoint {
+                id: r.id,
+                patient_id: r.patient_id,
+                scale_code,
+                rater,
+                value,
+                session_id: r.session_id,
+                recorded_at: r.at,
+            }),
+            _ => sessions.push(CompletedSession { id: r.id, patient_id: r.patient_id, performed_at: r.at }),
+        }
+    }
+    points.sort_by(|a, b| (a.recorded_at, &a.id).cmp(&(b.recorded_at, &b.id)));
+    sessions.sort_by(|a, b| (a.performed_at, &a.id).cmp(&(b.performed_at, &b.id)));
+    Ok((points, sessions))
 }
 
 /// Removes the automatic scores computed from a photo.

@@ -8,8 +8,6 @@ use crate::db::{
     schema::{session_areas, sessions},
 };
 
-use crate::repo::patients::{Scope, in_scope};
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct Session {
@@ -119,24 +117,12 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
         .load(conn)
 }
 
-/// A completed session as a progress chart marks it.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = sessions)]
+/// A completed session as a progress chart marks it (read by `scores::progress_rows`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompletedSession {
     pub id: String,
     pub patient_id: String,
-    #[diesel(deserialize_as = DbTime)]
     pub performed_at: NaiveDateTime,
-}
-
-/// A patient's completed sessions, oldest first, as the caller may see them (`scope`): only the
-/// three columns a progress chart needs (a session row is twenty, with notes and product lists).
-pub fn completed_in_scope(conn: &mut DbConnection, scope: Scope<'_>) -> QueryResult<Vec<CompletedSession>> {
-    crate::db::natively!(conn, |c| in_scope!(sessions, scope, |q| q
-        .filter(sessions::status.eq("completed"))
-        .select(CompletedSession::as_select())
-        .order((sessions::performed_at.asc(), sessions::id.asc()))
-        .load(c)))
 }
 
 pub fn update_session(conn: &mut DbConnection, id: &str, changes: &SessionChanges) -> QueryResult<Session> {

@@ -241,8 +241,7 @@ pub async fn progress_of(state: &AppState, user: &AuthUser, staff_patient: Optio
         .db
         .run(move |c| {
             let Some(scope) = access::scope(&u, staff_patient.as_deref()) else { return Ok(None) };
-            let rows = scores::points_in_scope(c, scope)?;
-            let sessions = sessions::completed_in_scope(c, scope)?;
+            let (rows, sessions) = scores::progress_rows(c, scope)?;
             let named = rows.first().map(|s| &s.patient_id).or(sessions.first().map(|s| &s.patient_id));
             let Some(patient_id) =
                 access::scoped_patient_id(c, &u, staff_patient.as_deref(), named.map(String::as_str))?

@@ -404,8 +404,35 @@ async fn progress_shows_each_scale_over_the_course_and_charts_render() {
         .await;
     }
     let staff = access(&app.login("admin@glow.example", PASSWORD).await);
+    // Two more sessions: one completed, one cancelled (charts mark completed sessions only).
+    let screening = format!("/api/v1/patients/{}/screenings", fx.pid);
+    ok(app.post(&screening, &crate::clinical::answers(&[]), Some(&staff)).await, 201).await;
+    let sessions = format!("/api/v1/courses/{}/sessions", fx.course);
+    let mut later = Vec::new();
+    for when in ["2026-04-13T09:30:00Z", "2026-05-11T09:30:00Z"] {
+        let body = crate::clinical::session_body(when, "cheeks", 1.0);
+        let s = ok(app.post(&sessions, &body, Some(&staff)).await, 201).await;
+        later.push(s["id"].as_str().unwrap().to_owned());
+    }
+    let cancel = json!({"reason": "patient unwell"});
+    ok(app.post(&format!("/api/v1/sessions/{}/cancel", later[1]), &cancel, Some(&staff)).await, 200).await;
     let progress = ok(app.get(&format!("/api/v1/patients/{}/progress", fx.pid), Some(&staff)).await, 200).await;
+    let marked: Vec<&str> =
+        progress["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(marked, [fx.session.as_str(), later[0].as_str()], "completed sessions, oldest first");
+    assert_eq!(progress["sessions"][1]["performed_at"], "2026-04-13T09:30:00Z");
     let gais = progress["scales"].as_array().unwrap().iter().find(|s| s["scale"] == "gais").unwrap();
+    let series: Vec<(&str, f64)> = gais["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["at"].as_str().unwrap(), p["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        series,
+        [("2026-03-16T08:00:00Z", 4.0), ("2026-04-13T09:00:00Z", 3.0), ("2026-05-11T09:00:00Z", 2.0)],
+        "oldest first"
+    );
     assert_eq!(
         (gais["baseline"].as_f64(), gais["latest"].as_f64(), gais["change"].as_f64()),
         (Some(4.0), Some(2.0), Some(-2.0))
@@ -414,7 +441,6 @@ async fn progress_shows_each_scale_over_the_course_and_charts_render() {
     assert_eq!(gais["series"].as_array().unwrap().len(), 3);
     let gb = progress["scales"].as_array().unwrap().iter().find(|s| s["scale"] == "goodman_baron_qualitative").unwrap();
     assert_eq!(gb["clinically_meaningful"], true, "a one-grade drop");
-    assert_eq!(progress["sessions"][0]["id"], fx.session.as_str());
     let patient = access(&app.login("jane@x.example", PASSWORD).await);
     let mine = ok(app.get("/api/v1/me/progress", Some(&patient)).await, 200).await;
     assert_eq!(mine["scales"], progress["scales"]);
