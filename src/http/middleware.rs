@@ -1,6 +1,8 @@
 //! The outermost layer: a request id (kept from `X-Request-Id` when sane, else a new UUIDv7)
-//! on a tracing span and the response, metrics by route, and a last guard that turns any error
-//! response actix made on its own (unknown route, wrong method, …) into problem+json.
+//! on a tracing span and the response, metrics by route, a closing log line (route, status,
+//! latency), and a last guard that turns any error response actix made on its own (unknown
+//! route, wrong method, …) into problem+json. The route is known once the router has matched,
+//! so it is on the closing line rather than on the span.
 
 use std::time::Instant;
 
@@ -38,12 +40,7 @@ pub async fn observe(
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let method = req.method().to_string();
     let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
-    let span = tracing::info_span!(
-        "request",
-        request.id = %request_id,
-        http.method = %method,
-        http.route = tracing::field::Empty
-    );
+    let span = tracing::info_span!("request", request.id = %request_id, http.method = %method);
     let started = Instant::now();
 
     req.extensions_mut().insert(RequestId(request_id.clone()));
@@ -54,13 +51,17 @@ pub async fn observe(
     };
     let status = response.status();
     let route = route_of(response.request(), status);
-    span.record("http.route", route.as_str());
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {
         metrics.observe(&method, &route, status.as_u16(), elapsed);
     }
     span.in_scope(|| {
-        tracing::info!(http.status = status.as_u16(), latency_ms = elapsed.as_secs_f64() * 1e3, "request done");
+        tracing::info!(
+            http.route = %route,
+            http.status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1e3,
+            "request done"
+        );
     });
     if let Ok(value) = header::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
