@@ -76,7 +76,7 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 }
 
 /// A score as a progress series shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ScorePoint {
     pub id: String,
     pub patient_id: String,
@@ -132,7 +132,10 @@ pub fn progress_rows(
                 session_id: r.session_id,
                 recorded_at: r.at,
             }),
-            _ => sessions.push(CompletedSession { id: r.id, patient_id: r.patient_id, performed_at: r.at }),
+            ("session", ..) => {
+                sessions.push(CompletedSession { id: r.id, patient_id: r.patient_id, performed_at: r.at })
+            }
+            _ => return Err(diesel::result::Error::DeserializationError("a progress row of no known shape".into())),
         }
     }
     points.sort_by(|a, b| (a.recorded_at, &a.id).cmp(&(b.recorded_at, &b.id)));

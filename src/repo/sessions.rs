@@ -118,7 +118,7 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 }
 
 /// A completed session as a progress chart marks it (read by `scores::progress_rows`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct CompletedSession {
     pub id: String,
     pub patient_id: String,
