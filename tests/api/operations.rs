@@ -30,6 +30,45 @@ async fn a_sane_request_id_is_kept_and_a_hostile_one_replaced() {
     assert!(uuid::Uuid::parse_str(&id).is_ok());
 }
 
+/// Every documented operation, called with made-up path values and no credentials, is counted
+/// under its route's template: the label rebuilt from the router's match (or, for 404 and 405,
+/// actix's own `match_pattern`) names the same parameters as the document, and never a value.
+#[tokio::test]
+async fn every_documented_operation_is_counted_under_its_template() {
+    let app = TestApp::spawn().await;
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    for (template, operations) in doc["paths"].as_object().unwrap() {
+        let concrete: String = template
+            .split('/')
+            .map(|part| if part.starts_with('{') { "v-4711" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in operations.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().as_u16() < 500, "{method} {concrete}: {}", res.status());
+            expected.push(format!(r#"{{method="{method}",route="{template}","#));
+        }
+    }
+    assert!(expected.len() > 50, "the document lists the operations");
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    for label in &expected {
+        assert!(text.contains(label.as_str()), "no {label} in\n{text}");
+    }
+    assert!(!text.contains("v-4711"), "a path value became a label");
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_pattern_and_status() {
     let app = TestApp::spawn().await;
