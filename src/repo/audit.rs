@@ -5,8 +5,11 @@ use diesel::prelude::*;
 
 use crate::db::{DbConnection, schema::audit_events};
 
+/// `None` is inserted as NULL, not as `DEFAULT` (no column has a default): diesel can then write a
+/// batch as one multi-row statement on SQLite too, where a batch that might hold `DEFAULT` is run
+/// as one statement per row in a savepoint (about 50,000 instructions an event).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditEvent {
     pub id: String,
     pub clinic_id: String,
@@ -20,8 +23,9 @@ pub struct AuditEvent {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts events with multi-row INSERTs (a few hundred rows per statement). The multi-backend
-/// connection has no batch insert, so this is the one place that matches on the backend.
+/// Inserts events with multi-row INSERTs (up to 500 rows per statement) on both backends. The
+/// multi-backend connection has no batch insert, so this is the one place that matches on the
+/// backend.
 pub fn insert_events(conn: &mut DbConnection, events: &[AuditEvent]) -> QueryResult<usize> {
     let mut n = 0;
     for chunk in events.chunks(500) {
