@@ -69,18 +69,24 @@ pub fn insert_patient(conn: &mut DbConnection, patient: &Patient) -> QueryResult
     diesel::insert_into(patients::table).values(patient).execute(conn).map(|_| ())
 }
 
-/// A patient of `clinic_id`, or none (another clinic's patient is "not found").
+/// A patient of `clinic_id`, or none (another clinic's patient is "not found"). On the backend's
+/// own connection: every staff read of one patient's records starts here.
 pub fn find_in_clinic(conn: &mut DbConnection, clinic_id: &str, id: &str) -> QueryResult<Option<Patient>> {
-    patients::table
-        .filter(patients::id.eq(id))
-        .filter(patients::clinic_id.eq(clinic_id))
-        .select(Patient::as_select())
-        .first(conn)
-        .optional()
+    crate::db::natively!(conn, |c| {
+        patients::table
+            .filter(patients::id.eq(id))
+            .filter(patients::clinic_id.eq(clinic_id))
+            .select(Patient::as_select())
+            .first(c)
+            .optional()
+    })
 }
 
+/// The patient linked to a login (on the backend's own connection: every `/me` read starts here).
 pub fn find_by_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<Option<Patient>> {
-    patients::table.filter(patients::account_id.eq(account_id)).select(Patient::as_select()).first(conn).optional()
+    crate::db::natively!(conn, |c| {
+        patients::table.filter(patients::account_id.eq(account_id)).select(Patient::as_select()).first(c).optional()
+    })
 }
 
 pub fn email_in_clinic(
