@@ -12,7 +12,7 @@ use crate::{
     error::{ApiError, ApiResult, ErrorCode},
     http::{
         extract::{AuthUser, Json},
-        json::{self, RawJson},
+        json::{self, Fast, JsonWriter, RawJson, WriteJson},
     },
     repo::{
         protocols,
@@ -68,6 +68,58 @@ pub struct RemindersView {
     pub upcoming: Vec<ReminderView>,
     /// Sent, skipped, cancelled or failed ones, latest first.
     pub past: Vec<ReminderView>,
+}
+
+impl WriteJson for ReminderView {
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"id\":");
+        out.str(&self.id);
+        out.raw(",\"session_id\":");
+        out.str(&self.session_id);
+        out.raw(",\"step_key\":");
+        out.str(&self.step_key);
+        out.raw(",\"kind\":");
+        out.str(&self.kind);
+        out.raw(",\"title\":");
+        out.raw(self.title.get());
+        out.raw(",\"message\":");
+        out.raw(self.message.get());
+        out.raw(",\"avoid\":");
+        out.raw(self.avoid.get());
+        out.raw(",\"action\":");
+        out.raw(self.action.as_ref().map_or("null", RawJson::get));
+        out.raw(",\"planned_at\":");
+        out.instant(&self.planned_at);
+        out.raw(",\"due_at\":");
+        out.instant(&self.due_at);
+        out.raw(",\"status\":");
+        out.str(&self.status);
+        out.raw(",\"status_reason\":");
+        out.opt_str(self.status_reason.as_deref());
+        out.raw(",\"sent_at\":");
+        out.opt_instant(self.sent_at.as_ref());
+        out.raw(",\"done_at\":");
+        out.opt_instant(self.done_at.as_ref());
+        out.raw("}");
+    }
+
+    fn size_hint(&self) -> usize {
+        448 + self.title.get().len() + self.message.get().len() + self.avoid.get().len()
+    }
+}
+
+impl WriteJson for RemindersView {
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"upcoming\":");
+        out.list(&self.upcoming);
+        out.raw(",\"past\":");
+        out.list(&self.past);
+        out.raw("}");
+    }
+
+    fn size_hint(&self) -> usize {
+        self.upcoming.iter().chain(&self.past).map(|r| r.size_hint() + 1).sum::<usize>() + 32
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -182,8 +234,8 @@ pub async fn list_my_reminders(
     state: web::Data<AppState>,
     user: AuthUser,
     q: web::Query<ReminderParams>,
-) -> ApiResult<web::Json<RemindersView>> {
-    Ok(web::Json(reminders_of(&state, &user, None, q.limit).await?))
+) -> ApiResult<Fast<RemindersView>> {
+    Ok(Fast(reminders_of(&state, &user, None, q.limit).await?))
 }
 
 /// A patient's reminders (staff).
@@ -195,8 +247,8 @@ pub async fn list_patient_reminders(
     user: AuthUser,
     id: web::Path<String>,
     q: web::Query<ReminderParams>,
-) -> ApiResult<web::Json<RemindersView>> {
-    Ok(web::Json(reminders_of(&state, &user, Some(&id), q.limit).await?))
+) -> ApiResult<Fast<RemindersView>> {
+    Ok(Fast(reminders_of(&state, &user, Some(&id), q.limit).await?))
 }
 
 async fn own_reminder(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Reminder> {

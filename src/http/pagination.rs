@@ -65,6 +65,20 @@ impl<T> Page<T> {
     }
 }
 
+impl<T: crate::http::json::WriteJson> crate::http::json::WriteJson for Page<T> {
+    fn write_json(&self, out: &mut crate::http::json::JsonWriter) {
+        out.raw("{\"items\":");
+        out.list(&self.items);
+        out.raw(",\"next_cursor\":");
+        out.opt_str(self.next_cursor.as_deref());
+        out.raw("}");
+    }
+
+    fn size_hint(&self) -> usize {
+        self.items.iter().map(|i| i.size_hint() + 1).sum::<usize>() + 64
+    }
+}
+
 /// One more row than the page holds.
 pub fn fetch_limit(limit: i64) -> i64 {
     limit + 1

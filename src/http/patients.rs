@@ -9,6 +9,7 @@ use crate::{
     error::{ApiError, ApiResult},
     http::{
         extract::{AuthUser, Json},
+        json::Fast,
         pagination::{Page, PageParams, fetch_limit},
     },
     repo::patients,
@@ -64,7 +65,7 @@ pub async fn list_patients(
     state: web::Data<AppState>,
     user: AuthUser,
     query: web::Query<PatientListParams>,
-) -> ApiResult<web::Json<Page<PatientView>>> {
+) -> ApiResult<Fast<Page<PatientView>>> {
     user.require_staff()?;
     let (limit, cursor) = PageParams { limit: query.limit, cursor: query.cursor.clone() }.resolve()?;
     let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
@@ -79,7 +80,7 @@ pub async fn list_patients(
         })
         .await?;
     state.audit.record(audit::event(&user, Action::List, "patient", None, None, state.now())).await;
-    Ok(web::Json(Page::from_rows(rows, limit, |p| &p.id, PatientView::from)))
+    Ok(Fast(Page::from_rows(rows, limit, |p| &p.id, PatientView::from)))
 }
 
 /// One patient.
