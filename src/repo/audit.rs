@@ -5,9 +5,9 @@ use diesel::prelude::*;
 
 use crate::db::{DbConnection, schema::audit_events};
 
-/// `None` is inserted as NULL, not as `DEFAULT` (no column has a default): diesel can then write a
-/// batch as one multi-row statement on SQLite too, where a batch that might hold `DEFAULT` is run
-/// as one statement per row in a savepoint (about 50,000 instructions an event).
+/// `None` is inserted as NULL, not as `DEFAULT` (no column has a default): diesel can then write
+/// several rows in one statement on SQLite too, where a batch that might hold `DEFAULT` is run as
+/// one statement per row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditEvent {
@@ -23,18 +23,24 @@ pub struct AuditEvent {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts events with multi-row INSERTs (up to 500 rows per statement) on both backends. The
-/// multi-backend connection has no batch insert, so this is the one place that matches on the
-/// backend.
+/// Rows per multi-row INSERT.
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// Inserts events, [`ROWS_PER_STATEMENT`] rows per statement and the rest one by one. Each shape
+/// has a fixed SQL, so both stay prepared: a statement of however many rows a batch holds would
+/// be parsed and planned again for every batch, which under load cost more than the rows.
 pub fn insert_events(conn: &mut DbConnection, events: &[AuditEvent]) -> QueryResult<usize> {
-    let mut n = 0;
-    for chunk in events.chunks(500) {
-        n += match conn {
-            DbConnection::Postgres(pg) => diesel::insert_into(audit_events::table).values(chunk).execute(pg)?,
-            DbConnection::Sqlite(lite) => diesel::insert_into(audit_events::table).values(chunk).execute(lite)?,
-        };
-    }
-    Ok(n)
+    let (full, rest) = events.as_chunks::<ROWS_PER_STATEMENT>();
+    crate::db::natively!(conn, |c| {
+        let mut n = 0;
+        for rows in full {
+            n += diesel::insert_into(audit_events::table).values(rows).execute(c)?;
+        }
+        for row in rest {
+            n += diesel::insert_into(audit_events::table).values(row).execute(c)?;
+        }
+        Ok(n)
+    })
 }
 
 /// A page of a clinic's events, newest first.

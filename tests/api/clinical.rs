@@ -2,6 +2,7 @@
 //! courses and sessions, idempotent POSTs and the audit trail.
 
 use crate::helpers::{PASSWORD, TestApp, access, assert_problem, ok as body};
+use aftercare::repo::audit::{AuditEvent, insert_events};
 use chrono::Duration;
 use reqwest::Response;
 use serde_json::{Value, json};
@@ -632,6 +633,77 @@ async fn an_idempotency_key_replays_the_first_response() {
         .unwrap();
     assert_eq!(res.status(), 201);
     assert!(res.headers().get("idempotency-replayed").is_none());
+}
+
+/// More reads than one multi-row INSERT holds (32): every event stored once, with its request.
+#[tokio::test]
+async fn a_burst_of_reads_is_audited_event_by_event() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let p =
+        body(app.post("/api/v1/patients", &json!({"name": "Ann", "time_zone": "UTC"}), Some(&admin)).await, 201).await;
+    let pid = p["id"].as_str().unwrap();
+    let mut request_ids = Vec::new();
+    for _ in 0..70 {
+        let read = app.get(&format!("/api/v1/patients/{pid}"), Some(&admin)).await;
+        assert_eq!(read.status(), 200);
+        request_ids.push(read.headers()["x-request-id"].to_str().unwrap().to_owned());
+    }
+    let events =
+        body(app.get(&format!("/api/v1/audit-events?patient_id={pid}&limit=200"), Some(&admin)).await, 200).await;
+    let mut stored: Vec<String> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "read")
+        .map(|e| {
+            assert_eq!(e["resource_id"], pid);
+            assert_eq!(e["actor_role"], "admin");
+            e["request_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    stored.sort();
+    request_ids.sort();
+    assert_eq!(stored, request_ids);
+
+    // And one batch of 70 as the writer would pass it: two full statements and six rows alone.
+    let pid_owned = pid.to_owned();
+    let stored = app
+        .state
+        .db
+        .write(move |c| -> Result<usize, aftercare::db::DbError> {
+            let clinic_id =
+                aftercare::repo::patients::find_by_id(c, &pid_owned)?.map(|p| p.clinic_id).unwrap_or_default();
+            let batch: Vec<AuditEvent> = (0..70)
+                .map(|i| AuditEvent {
+                    id: aftercare::db::new_id(),
+                    clinic_id: clinic_id.clone(),
+                    actor_account_id: None,
+                    actor_role: Some("admin".into()),
+                    action: "export".into(),
+                    resource_type: "patient".into(),
+                    resource_id: (i % 2 == 0).then(|| pid_owned.clone()),
+                    patient_id: Some(pid_owned.clone()),
+                    request_id: Some(format!("batch-{i:02}")),
+                    created_at: aftercare::db::to_db(chrono::Utc::now()),
+                })
+                .collect();
+            Ok(insert_events(c, &batch)?)
+        })
+        .await;
+    assert_eq!(stored.unwrap(), 70);
+    let events =
+        body(app.get(&format!("/api/v1/audit-events?patient_id={pid}&limit=200"), Some(&admin)).await, 200).await;
+    let mut exported: Vec<(String, bool)> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "export")
+        .map(|e| (e["request_id"].as_str().unwrap().to_owned(), e["resource_id"].is_null()))
+        .collect();
+    exported.sort();
+    let expected: Vec<(String, bool)> = (0..70).map(|i| (format!("batch-{i:02}"), i % 2 == 1)).collect();
+    assert_eq!(exported, expected);
 }
 
 #[tokio::test]
