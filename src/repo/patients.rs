@@ -30,6 +30,53 @@ pub struct Patient {
     pub updated_at: NaiveDateTime,
 }
 
+/// A patient as the staff list shows them: every column but `clinic_id` (the caller's own) and
+/// `search_text` (only searched), which a page would otherwise read and copy for every row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = patients)]
+pub struct ListedPatient {
+    pub id: String,
+    pub account_id: Option<String>,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub time_zone: String,
+    pub fitzpatrick: Option<i32>,
+    pub quiet_start: String,
+    pub quiet_end: String,
+    pub language: String,
+    pub clinical_notes: Option<String>,
+    #[diesel(deserialize_as = DbTimeOpt)]
+    pub archived_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = DbTime)]
+    pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = DbTime)]
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<Patient> for ListedPatient {
+    fn from(p: Patient) -> Self {
+        Self {
+            id: p.id,
+            account_id: p.account_id,
+            name: p.name,
+            email: p.email,
+            phone: p.phone,
+            date_of_birth: p.date_of_birth,
+            time_zone: p.time_zone,
+            fitzpatrick: p.fitzpatrick,
+            quiet_start: p.quiet_start,
+            quiet_end: p.quiet_end,
+            language: p.language,
+            clinical_notes: p.clinical_notes,
+            archived_at: p.archived_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
 /// Columns to change; `None` leaves a column, `Some(None)` clears a nullable one.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = patients)]
@@ -109,7 +156,7 @@ pub fn find_page(
     include_archived: bool,
     after: Option<&str>,
     limit: i64,
-) -> QueryResult<Vec<Patient>> {
+) -> QueryResult<Vec<ListedPatient>> {
     crate::db::natively!(conn, |c| {
         let mut q = patients::table.filter(patients::clinic_id.eq(clinic_id)).into_boxed();
         if let Some(text) = query {
@@ -122,7 +169,7 @@ pub fn find_page(
         if let Some(cursor) = after {
             q = q.filter(patients::id.lt(cursor));
         }
-        q.order(patients::id.desc()).limit(limit).select(Patient::as_select()).load(c)
+        q.order(patients::id.desc()).limit(limit).select(ListedPatient::as_select()).load(c)
     })
 }
 

@@ -21,7 +21,7 @@ use crate::{
     repo::{
         clinics,
         invitations::{self, Invitation},
-        patients::{self, Patient, PatientChanges},
+        patients::{self, ListedPatient, Patient, PatientChanges},
     },
     security::{normalize_email, random_token, token_hash},
     services::{
@@ -193,6 +193,12 @@ pub struct ProfileView {
 
 impl From<Patient> for PatientView {
     fn from(p: Patient) -> Self {
+        ListedPatient::from(p).into()
+    }
+}
+
+impl From<ListedPatient> for PatientView {
+    fn from(p: ListedPatient) -> Self {
         Self {
             quiet_hours: QuietHoursDto { start: p.quiet_start, end: p.quiet_end },
             has_app_account: p.account_id.is_some(),
