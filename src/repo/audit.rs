@@ -30,14 +30,18 @@ const ROWS_PER_STATEMENT: usize = 32;
 /// has a fixed SQL, so both stay prepared: a statement of however many rows a batch holds would
 /// be parsed and planned again for every batch, which under load cost more than the rows.
 pub fn insert_events(conn: &mut DbConnection, events: &[AuditEvent]) -> QueryResult<usize> {
-    let (full, rest) = events.as_chunks::<ROWS_PER_STATEMENT>();
     crate::db::natively!(conn, |c| {
         let mut n = 0;
-        for rows in full {
-            n += diesel::insert_into(audit_events::table).values(rows).execute(c)?;
-        }
-        for row in rest {
-            n += diesel::insert_into(audit_events::table).values(row).execute(c)?;
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            match <&[AuditEvent; ROWS_PER_STATEMENT]>::try_from(chunk) {
+                Ok(rows) => n += diesel::insert_into(audit_events::table).values(rows).execute(c)?,
+                // The last, shorter chunk.
+                Err(_) => {
+                    for row in chunk {
+                        n += diesel::insert_into(audit_events::table).values(row).execute(c)?;
+                    }
+                }
+            }
         }
         Ok(n)
     })
