@@ -38,7 +38,8 @@
 //! On SQLite the database is a temp file; with `BENCH_DATABASE_URL` a fresh PostgreSQL database
 //! per size is created on that server and dropped at the end. `BENCH_SIZES=small` or `large`
 //! runs one size only; `BENCH_SCENARIOS=reminders,patients` (names: login, reminders, checkins,
-//! patients, progress) runs only those next to the two ceilings.
+//! patients, progress) runs only those next to the two ceilings. `BENCH_KEEP_DB=dir` keeps a copy
+//! of each seeded SQLite database as `dir/small.db` and `dir/large.db`.
 
 mod common;
 
@@ -1147,6 +1148,17 @@ fn seed(db: &Db, target: &Target, size: Size, hash: &str, now: DateTime<Utc>) ->
     match &mut conn {
         DbConnection::Postgres(c) => c.batch_execute("VACUUM ANALYZE")?,
         DbConnection::Sqlite(c) => c.batch_execute("ANALYZE")?,
+    }
+    // A copy of the seeded SQLite database for other tools (`scripts/bench/callgrind.sh`).
+    if let (Some(dir), DbConnection::Sqlite(c)) = (std::env::var_os("BENCH_KEEP_DB"), &mut conn) {
+        fs::create_dir_all(&dir)?;
+        let path = Path::new(&dir).join(format!("{}.db", size.label));
+        if path.exists() {
+            fs::remove_file(&path)?;
+        }
+        let quoted = path.to_str().context("BENCH_KEEP_DB is not UTF-8")?.replace('\'', "''");
+        c.batch_execute(&format!("VACUUM INTO '{quoted}'"))?;
+        println!("kept a copy of the seeded database: {}", path.display());
     }
     Ok(())
 }
