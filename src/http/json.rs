@@ -87,10 +87,10 @@ impl JsonWriter {
     /// An instant as [`instant`] writes it.
     pub fn instant(&mut self, t: &DateTime<Utc>) {
         let mut buf = [0u8; 30];
-        match format_instant(t, &mut buf) {
-            Some(text) => {
+        match write_instant(t, &mut buf) {
+            Some(len) => {
                 self.buf.push(b'"');
-                self.buf.extend_from_slice(text.as_bytes());
+                self.buf.extend_from_slice(&buf[..len]);
                 self.buf.push(b'"');
             }
             None => self.str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
@@ -148,8 +148,15 @@ pub fn instant_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` into `buf`; `None` for years outside
 /// 0–9999 and leap seconds, which chrono writes. The date comes from the day number by integer
-/// arithmetic (chrono's `month()` and `day()` each decode its packed date again).
+/// arithmetic (chrono's `month()` and `day()` each decode its packed date again), two digits at a
+/// time.
 fn format_instant<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
+    let len = write_instant(t, buf)?;
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
+/// [`format_instant`]'s bytes; their length.
+fn write_instant(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
     let nanos = t.timestamp_subsec_nanos();
     if nanos >= 1_000_000_000 {
         return None;
@@ -158,31 +165,34 @@ fn format_instant<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a st
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
     let of_day = u32::try_from(secs.rem_euclid(86_400)).ok()?;
-    let mut put = |at: usize, value: u32, digits: usize| {
-        let mut v = value;
-        for i in (0..digits).rev() {
-            buf[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, year, 4);
-    put(5, month, 2);
-    put(8, day, 2);
-    put(11, of_day / 3600, 2);
-    put(14, of_day / 60 % 60, 2);
-    put(17, of_day % 60, 2);
+    put2(buf, 0, year / 100);
+    put2(buf, 2, year % 100);
+    put2(buf, 5, month);
+    put2(buf, 8, day);
+    put2(buf, 11, of_day / 3600);
+    put2(buf, 14, of_day / 60 % 60);
+    put2(buf, 17, of_day % 60);
     let end = match nanos {
         0 => 19,
         n if n % 1_000_000 == 0 => {
-            put(20, n / 1_000_000, 3);
+            let ms = n / 1_000_000;
+            buf[20] = b'0' + (ms / 100) as u8;
+            put2(buf, 21, ms % 100);
             23
         }
         n if n % 1_000 == 0 => {
-            put(20, n / 1_000, 6);
+            let us = n / 1_000;
+            put2(buf, 20, us / 10_000);
+            put2(buf, 22, us / 100 % 100);
+            put2(buf, 24, us % 100);
             26
         }
         n => {
-            put(20, n, 9);
+            buf[20] = b'0' + (n / 100_000_000) as u8;
+            put2(buf, 21, n / 1_000_000 % 100);
+            put2(buf, 23, n / 10_000 % 100);
+            put2(buf, 25, n / 100 % 100);
+            put2(buf, 27, n % 100);
             29
         }
     };
@@ -193,7 +203,19 @@ fn format_instant<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a st
     buf[16] = b':';
     buf[19] = b'.';
     buf[end] = b'Z';
-    std::str::from_utf8(&buf[..=end]).ok()
+    Some(end + 1)
+}
+
+/// The two digits of `v` (0–99) at `at`.
+fn put2(buf: &mut [u8; 30], at: usize, v: u32) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let i = (v as usize % 100) * 2;
+    buf[at] = PAIRS[i];
+    buf[at + 1] = PAIRS[i + 1];
 }
 
 /// (year, month, day) of a day counted from 1970-01-01 in the proleptic Gregorian calendar
