@@ -5,7 +5,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::{
+    error::{ApiError, ErrorCode},
+    http::json::{JsonWriter, WriteJson},
+};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -65,8 +68,8 @@ impl<T> Page<T> {
     }
 }
 
-impl<T: crate::http::json::WriteJson> crate::http::json::WriteJson for Page<T> {
-    fn write_json(&self, out: &mut crate::http::json::JsonWriter) {
+impl<T: WriteJson> WriteJson for Page<T> {
+    fn write_json(&self, out: &mut JsonWriter) {
         out.raw("{\"items\":");
         out.list(&self.items);
         out.raw(",\"next_cursor\":");
