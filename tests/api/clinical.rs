@@ -719,7 +719,9 @@ async fn every_read_and_write_of_patient_data_is_audited() {
     let request_id = read.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(read.status(), 200);
     body(patch(&app, &format!("/api/v1/patients/{pid}"), &json!({"name": "Jane D"}), &clinician).await, 200).await;
-    body(app.get("/api/v1/patients", Some(&clinician)).await, 200).await;
+    let page = app.get("/api/v1/patients", Some(&clinician)).await;
+    assert_eq!(page.headers()["content-type"], "application/json", "the hand-written page is JSON");
+    assert_eq!(body(page, 200).await["items"][0]["name"], "Jane D");
 
     let events = body(app.get(&format!("/api/v1/audit-events?patient_id={pid}"), Some(&admin)).await, 200).await;
     let actions: Vec<&str> =

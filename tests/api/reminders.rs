@@ -657,6 +657,8 @@ async fn upcoming_and_past_are_each_ordered_and_limited_on_their_own() {
     let two = ok(app.get(&format!("/api/v1/patients/{}/reminders?limit=2", fx.pid), Some(&staff)).await, 200).await;
     assert_eq!(two["upcoming"], json!(up[..2]));
     assert_eq!(two["past"], json!(past[..2]));
-    let mine = ok(app.get("/api/v1/me/reminders?limit=2", Some(&patient)).await, 200).await;
+    let mine = app.get("/api/v1/me/reminders?limit=2", Some(&patient)).await;
+    assert_eq!(mine.headers()["content-type"], "application/json", "the hand-written body is JSON");
+    let mine = ok(mine, 200).await;
     assert_eq!(mine, two);
 }
