@@ -21,9 +21,7 @@ pub trait WriteJson {
     fn write_json(&self, out: &mut JsonWriter);
 
     /// About how many bytes it writes (the buffer is reserved once).
-    fn size_hint(&self) -> usize {
-        256
-    }
+    fn size_hint(&self) -> usize;
 }
 
 /// A response body written with [`WriteJson`] (`application/json`, as `web::Json` sends).
