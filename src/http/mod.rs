@@ -27,91 +27,53 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::{ApiError, ErrorCode};
 
-/// Every route of the service.
+/// Every route of the service. Under `/api/v1` the routes are grouped in scopes by their first
+/// segment: actix tries a scope's fixed prefix with a string comparison and a route with a
+/// parameter with a regular expression, in the order they are registered, so one flat list made
+/// a request for `/patients/{id}/progress` run the expressions of the ~20 routes before it
+/// (~9 % of a small authenticated read); now it runs those of its own group only.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(ops::get_healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::get_readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::get_metrics)))
         .service(web::resource("/openapi.json").route(web::get().to(openapi::get_openapi)))
         .service(
-            web::resource("/docs").route(
-                web::get()
-                    .to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
-            ),
-        )
-        .service(openapi::swagger_ui())
-        .service(
             web::scope("/api/v1")
-                .service(web::resource("/auth/login").route(web::post().to(auth::login)))
-                .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
-                .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
-                .service(web::resource("/auth/accept-invitation").route(web::post().to(auth::accept_invitation)))
-                .service(web::resource("/me").route(web::get().to(me::get_me)))
+                .service(auth_routes())
+                .service(me_routes())
+                .service(patient_routes())
                 .service(
-                    web::resource("/me/profile")
-                        .route(web::get().to(me::get_profile))
-                        .route(web::patch().to(me::update_profile)),
+                    web::scope("/courses")
+                        .service(
+                            web::resource("/{id}")
+                                .route(web::get().to(courses::get_course))
+                                .route(web::patch().to(courses::update_course)),
+                        )
+                        .service(
+                            web::resource("/{id}/sessions")
+                                .route(web::get().to(courses::list_course_sessions))
+                                .route(web::post().to(courses::create_session)),
+                        ),
                 )
                 .service(
-                    web::resource("/me/consents")
-                        .route(web::get().to(me::get_my_consents))
-                        .route(web::post().to(me::change_my_consent)),
-                )
-                .service(web::resource("/me/reminders").route(web::get().to(aftercare::list_my_reminders)))
-                .service(web::resource("/me/reminders/{id}/snooze").route(web::post().to(aftercare::snooze_reminder)))
-                .service(web::resource("/me/reminders/{id}/done").route(web::post().to(aftercare::complete_reminder)))
-                .service(
-                    web::resource("/me/checkins")
-                        .route(web::get().to(aftercare::list_my_checkins))
-                        .route(web::post().to(aftercare::create_my_checkin)),
-                )
-                .service(
-                    web::resource("/me/serum-applications")
-                        .route(web::get().to(aftercare::list_my_serum_applications))
-                        .route(web::post().to(aftercare::create_my_serum_application)),
+                    web::scope("/sessions")
+                        .service(
+                            web::resource("/{id}")
+                                .route(web::get().to(courses::get_session))
+                                .route(web::patch().to(courses::update_session)),
+                        )
+                        .service(
+                            web::resource("/{id}/adherence").route(web::get().to(aftercare::get_session_adherence)),
+                        )
+                        .service(web::resource("/{id}/cancel").route(web::post().to(courses::cancel_session))),
                 )
                 .service(
-                    web::resource("/patients/{id}/reminders").route(web::get().to(aftercare::list_patient_reminders)),
+                    web::scope("/photos")
+                        .service(web::resource("/{id}").route(web::delete().to(photos::delete_photo)))
+                        .service(web::resource("/{id}/image").route(web::get().to(photos::get_photo_image))),
                 )
-                .service(
-                    web::resource("/patients/{id}/checkins").route(web::get().to(aftercare::list_patient_checkins)),
-                )
-                .service(
-                    web::resource("/patients/{id}/serum-applications")
-                        .route(web::get().to(aftercare::list_patient_serum_applications)),
-                )
-                .service(
-                    web::resource("/sessions/{id}/adherence").route(web::get().to(aftercare::get_session_adherence)),
-                )
-                .service(
-                    web::resource("/patients/{id}/photos")
-                        .route(web::get().to(photos::list_patient_photos))
-                        .route(web::post().to(photos::upload_patient_photo)),
-                )
-                .service(
-                    web::resource("/me/photos")
-                        .route(web::get().to(photos::list_my_photos))
-                        .route(web::post().to(photos::upload_my_photo)),
-                )
-                .service(web::resource("/photos/{id}").route(web::delete().to(photos::delete_photo)))
-                .service(web::resource("/photos/{id}/image").route(web::get().to(photos::get_photo_image)))
+                .service(web::resource("/screenings/{id}/override").route(web::post().to(courses::override_screening)))
                 .service(web::resource("/scales").route(web::get().to(photos::list_scales)))
-                .service(
-                    web::resource("/patients/{id}/scores")
-                        .route(web::get().to(photos::list_patient_scores))
-                        .route(web::post().to(photos::create_patient_score)),
-                )
-                .service(web::resource("/me/scores").route(web::post().to(photos::create_my_score)))
-                .service(web::resource("/patients/{id}/progress").route(web::get().to(photos::get_patient_progress)))
-                .service(web::resource("/me/progress").route(web::get().to(photos::get_my_progress)))
-                .service(
-                    web::resource("/patients/{id}/progress/chart.svg")
-                        .route(web::get().to(photos::get_progress_chart_svg)),
-                )
-                .service(
-                    web::resource("/patients/{id}/progress/chart.png")
-                        .route(web::get().to(photos::get_progress_chart_png)),
-                )
                 .service(web::resource("/alerts").route(web::get().to(alerts::list_alerts)))
                 .service(web::resource("/alerts/{id}/resolve").route(web::post().to(alerts::resolve_alert)))
                 .service(
@@ -129,93 +91,142 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(unsubscribe::unsubscribe_page))
                         .route(web::post().to(unsubscribe::unsubscribe)),
                 )
-                .service(web::resource("/me/fhir").route(web::get().to(interop::get_my_fhir)))
-                .service(web::resource("/me/export").route(web::get().to(interop::get_my_export)))
-                .service(web::resource("/me/calendar.ics").route(web::get().to(interop::get_calendar)))
-                .service(
-                    web::resource("/me/calendar-feed")
-                        .route(web::get().to(interop::get_calendar_feed))
-                        .route(web::post().to(interop::create_calendar_feed))
-                        .route(web::delete().to(interop::delete_calendar_feed)),
-                )
-                .service(web::resource("/patients/{id}/fhir").route(web::get().to(interop::get_patient_fhir)))
-                .service(
-                    web::resource("/webhooks")
-                        .route(web::get().to(webhooks::list_webhooks))
-                        .route(web::post().to(webhooks::create_webhook)),
-                )
-                .service(
-                    web::resource("/webhooks/{id}")
-                        .route(web::get().to(webhooks::get_webhook))
-                        .route(web::patch().to(webhooks::update_webhook))
-                        .route(web::delete().to(webhooks::delete_webhook)),
-                )
-                .service(
-                    web::resource("/webhooks/{id}/rotate-secret")
-                        .route(web::post().to(webhooks::rotate_webhook_secret)),
-                )
-                .service(
-                    web::resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::list_webhook_deliveries)),
-                )
-                .service(
-                    web::resource("/webhooks/deliveries/{id}/resend")
-                        .route(web::post().to(webhooks::resend_webhook_delivery)),
-                )
-                .service(web::resource("/me/courses").route(web::get().to(me::list_my_courses)))
-                .service(web::resource("/me/sessions").route(web::get().to(me::list_my_sessions)))
-                .service(
-                    web::resource("/patients")
-                        .route(web::get().to(patients::list_patients))
-                        .route(web::post().to(patients::create_patient)),
-                )
-                .service(
-                    web::resource("/patients/{id}")
-                        .route(web::get().to(patients::get_patient))
-                        .route(web::patch().to(patients::update_patient))
-                        .route(web::delete().to(interop::erase_patient)),
-                )
-                .service(web::resource("/patients/{id}/archive").route(web::post().to(patients::archive_patient)))
-                .service(
-                    web::resource("/patients/{id}/invitation")
-                        .route(web::post().to(patients::resend_patient_invitation)),
-                )
-                .service(
-                    web::resource("/patients/{id}/consents")
-                        .route(web::get().to(patients::list_patient_consents))
-                        .route(web::post().to(patients::create_patient_consent)),
-                )
-                .service(
-                    web::resource("/patients/{id}/courses")
-                        .route(web::get().to(patients::list_patient_courses))
-                        .route(web::post().to(patients::create_course)),
-                )
-                .service(web::resource("/patients/{id}/sessions").route(web::get().to(patients::list_patient_sessions)))
-                .service(
-                    web::resource("/patients/{id}/screenings")
-                        .route(web::get().to(patients::list_screenings))
-                        .route(web::post().to(patients::create_screening)),
-                )
-                .service(
-                    web::resource("/courses/{id}")
-                        .route(web::get().to(courses::get_course))
-                        .route(web::patch().to(courses::update_course)),
-                )
-                .service(
-                    web::resource("/courses/{id}/sessions")
-                        .route(web::get().to(courses::list_course_sessions))
-                        .route(web::post().to(courses::create_session)),
-                )
-                .service(
-                    web::resource("/sessions/{id}")
-                        .route(web::get().to(courses::get_session))
-                        .route(web::patch().to(courses::update_session)),
-                )
-                .service(web::resource("/sessions/{id}/cancel").route(web::post().to(courses::cancel_session)))
-                .service(web::resource("/screenings/{id}/override").route(web::post().to(courses::override_screening)))
+                .service(webhook_routes())
                 .service(web::resource("/audit-events").route(web::get().to(audit::list_audit_events)))
                 .service(web::resource("/staff").route(web::get().to(staff::list_staff)))
                 .service(web::resource("/staff/invitations").route(web::post().to(staff::create_staff_invitation))),
-        );
+        )
+        .service(
+            web::resource("/docs").route(
+                web::get()
+                    .to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
+            ),
+        )
+        .service(openapi::swagger_ui());
+}
+
+fn auth_routes() -> actix_web::Scope {
+    web::scope("/auth")
+        .service(web::resource("/login").route(web::post().to(auth::login)))
+        .service(web::resource("/refresh").route(web::post().to(auth::refresh)))
+        .service(web::resource("/logout").route(web::post().to(auth::logout)))
+        .service(web::resource("/accept-invitation").route(web::post().to(auth::accept_invitation)))
+}
+
+/// A patient's own routes (`/me`, `/me/...`).
+fn me_routes() -> actix_web::Scope {
+    web::scope("/me")
+        .service(web::resource("").route(web::get().to(me::get_me)))
+        .service(
+            web::resource("/profile").route(web::get().to(me::get_profile)).route(web::patch().to(me::update_profile)),
+        )
+        .service(
+            web::resource("/consents")
+                .route(web::get().to(me::get_my_consents))
+                .route(web::post().to(me::change_my_consent)),
+        )
+        .service(web::resource("/reminders").route(web::get().to(aftercare::list_my_reminders)))
+        .service(web::resource("/reminders/{id}/snooze").route(web::post().to(aftercare::snooze_reminder)))
+        .service(web::resource("/reminders/{id}/done").route(web::post().to(aftercare::complete_reminder)))
+        .service(
+            web::resource("/checkins")
+                .route(web::get().to(aftercare::list_my_checkins))
+                .route(web::post().to(aftercare::create_my_checkin)),
+        )
+        .service(
+            web::resource("/serum-applications")
+                .route(web::get().to(aftercare::list_my_serum_applications))
+                .route(web::post().to(aftercare::create_my_serum_application)),
+        )
+        .service(
+            web::resource("/photos")
+                .route(web::get().to(photos::list_my_photos))
+                .route(web::post().to(photos::upload_my_photo)),
+        )
+        .service(web::resource("/scores").route(web::post().to(photos::create_my_score)))
+        .service(web::resource("/progress").route(web::get().to(photos::get_my_progress)))
+        .service(web::resource("/fhir").route(web::get().to(interop::get_my_fhir)))
+        .service(web::resource("/export").route(web::get().to(interop::get_my_export)))
+        .service(web::resource("/calendar.ics").route(web::get().to(interop::get_calendar)))
+        .service(
+            web::resource("/calendar-feed")
+                .route(web::get().to(interop::get_calendar_feed))
+                .route(web::post().to(interop::create_calendar_feed))
+                .route(web::delete().to(interop::delete_calendar_feed)),
+        )
+        .service(web::resource("/courses").route(web::get().to(me::list_my_courses)))
+        .service(web::resource("/sessions").route(web::get().to(me::list_my_sessions)))
+}
+
+/// The staff's routes of one patient's record (`/patients`, `/patients/{id}/...`).
+fn patient_routes() -> actix_web::Scope {
+    web::scope("/patients")
+        .service(
+            web::resource("")
+                .route(web::get().to(patients::list_patients))
+                .route(web::post().to(patients::create_patient)),
+        )
+        .service(
+            web::resource("/{id}")
+                .route(web::get().to(patients::get_patient))
+                .route(web::patch().to(patients::update_patient))
+                .route(web::delete().to(interop::erase_patient)),
+        )
+        .service(web::resource("/{id}/progress").route(web::get().to(photos::get_patient_progress)))
+        .service(web::resource("/{id}/reminders").route(web::get().to(aftercare::list_patient_reminders)))
+        .service(web::resource("/{id}/checkins").route(web::get().to(aftercare::list_patient_checkins)))
+        .service(
+            web::resource("/{id}/serum-applications").route(web::get().to(aftercare::list_patient_serum_applications)),
+        )
+        .service(
+            web::resource("/{id}/photos")
+                .route(web::get().to(photos::list_patient_photos))
+                .route(web::post().to(photos::upload_patient_photo)),
+        )
+        .service(
+            web::resource("/{id}/scores")
+                .route(web::get().to(photos::list_patient_scores))
+                .route(web::post().to(photos::create_patient_score)),
+        )
+        .service(web::resource("/{id}/progress/chart.svg").route(web::get().to(photos::get_progress_chart_svg)))
+        .service(web::resource("/{id}/progress/chart.png").route(web::get().to(photos::get_progress_chart_png)))
+        .service(web::resource("/{id}/fhir").route(web::get().to(interop::get_patient_fhir)))
+        .service(web::resource("/{id}/archive").route(web::post().to(patients::archive_patient)))
+        .service(web::resource("/{id}/invitation").route(web::post().to(patients::resend_patient_invitation)))
+        .service(
+            web::resource("/{id}/consents")
+                .route(web::get().to(patients::list_patient_consents))
+                .route(web::post().to(patients::create_patient_consent)),
+        )
+        .service(
+            web::resource("/{id}/courses")
+                .route(web::get().to(patients::list_patient_courses))
+                .route(web::post().to(patients::create_course)),
+        )
+        .service(web::resource("/{id}/sessions").route(web::get().to(patients::list_patient_sessions)))
+        .service(
+            web::resource("/{id}/screenings")
+                .route(web::get().to(patients::list_screenings))
+                .route(web::post().to(patients::create_screening)),
+        )
+}
+
+fn webhook_routes() -> actix_web::Scope {
+    web::scope("/webhooks")
+        .service(
+            web::resource("")
+                .route(web::get().to(webhooks::list_webhooks))
+                .route(web::post().to(webhooks::create_webhook)),
+        )
+        .service(
+            web::resource("/{id}")
+                .route(web::get().to(webhooks::get_webhook))
+                .route(web::patch().to(webhooks::update_webhook))
+                .route(web::delete().to(webhooks::delete_webhook)),
+        )
+        .service(web::resource("/{id}/rotate-secret").route(web::post().to(webhooks::rotate_webhook_secret)))
+        .service(web::resource("/{id}/deliveries").route(web::get().to(webhooks::list_webhook_deliveries)))
+        .service(web::resource("/deliveries/{id}/resend").route(web::post().to(webhooks::resend_webhook_delivery)))
 }
 
 /// Path and query extractor failures as problem+json.
