@@ -31,7 +31,7 @@ impl<T: WriteJson> Responder for Fast<T> {
     type Body = BoxBody;
 
     fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
-        let mut out = JsonWriter { buf: Vec::with_capacity(self.0.size_hint()), failed: None };
+        let mut out = JsonWriter::with_capacity(self.0.size_hint());
         self.0.write_json(&mut out);
         match out.finish() {
             Ok(body) => HttpResponse::Ok().insert_header(ContentType::json()).body(body),
@@ -47,6 +47,10 @@ pub struct JsonWriter {
 }
 
 impl JsonWriter {
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self { buf: Vec::with_capacity(bytes), failed: None }
+    }
+
     /// The bytes written, or the first error of a value written through serde_json.
     pub fn finish(self) -> Result<Vec<u8>, serde_json::Error> {
         match self.failed {
