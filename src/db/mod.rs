@@ -6,6 +6,7 @@
 //! with `SQLITE_BUSY` when a deferred transaction tries to upgrade its lock, [`Db::write`] takes a
 //! process-wide lock for SQLite only; PostgreSQL writers run concurrently.
 
+pub mod raw;
 pub mod schema;
 mod time;
 

@@ -17,7 +17,7 @@ use crate::{
         audit::{self, Action},
         consents::{self, ConsentChange, ConsentsView},
         courses::{self, CourseView, CreateCourse},
-        patients::{self as patient_service, CreatePatient, PatientView, UpdatePatient},
+        patients::{self as patient_service, CreatePatient, ListedPatientJson, PatientView, UpdatePatient},
         screenings::{self, CreateScreening, ScreeningView},
         sessions::{self, SessionView},
     },
@@ -65,7 +65,7 @@ pub async fn list_patients(
     state: web::Data<AppState>,
     user: AuthUser,
     query: web::Query<PatientListParams>,
-) -> ApiResult<Fast<Page<PatientView>>> {
+) -> ApiResult<Fast<Page<ListedPatientJson>>> {
     user.require_staff()?;
     let (limit, cursor) = PageParams { limit: query.limit, cursor: query.cursor.clone() }.resolve()?;
     let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
@@ -80,7 +80,7 @@ pub async fn list_patients(
         })
         .await?;
     state.audit.record(audit::event(&user, Action::List, "patient", None, None, state.now())).await;
-    Ok(Fast(Page::from_rows(rows, limit, |p| &p.id, PatientView::from)))
+    Ok(Fast(Page::from_rows(rows, limit, |p: &ListedPatientJson| &p.id, |p| p)))
 }
 
 /// One patient.

@@ -215,10 +215,83 @@ async fn patients_are_listed_newest_first_in_pages_and_searchable() {
     let all = body(app.get("/api/v1/patients?include_archived=true", Some(&staff)).await, 200).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 3);
 
+    // Every combination of search, archived and cursor (each is a statement of its own).
+    let names = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let list = |query: String| {
+        let (app, staff) = (&app, &staff);
+        async move { body(app.get(&format!("/api/v1/patients?{query}"), Some(staff)).await, 200).await }
+    };
+    let first = list("include_archived=true&limit=2".into()).await;
+    assert_eq!(names(&first), ["Cara Cole", "Bob Brown"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    assert_eq!(names(&list(format!("include_archived=true&limit=2&cursor={cursor}")).await), ["Ann Avery"]);
+    let first = list("q=x.example&limit=1".into()).await;
+    assert_eq!(names(&first), ["Ann Avery"], "Bob (x.example) is archived");
+    assert_eq!(first["next_cursor"], Value::Null);
+    let first = list("q=x.example&include_archived=true&limit=1".into()).await;
+    assert_eq!(names(&first), ["Bob Brown"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let next = list(format!("q=x.example&include_archived=true&limit=1&cursor={cursor}")).await;
+    assert_eq!(names(&next), ["Ann Avery"]);
+    let first = list("q=a&limit=1".into()).await;
+    assert_eq!(names(&first), ["Cara Cole"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    assert_eq!(names(&list(format!("q=a&limit=1&cursor={cursor}")).await), ["Ann Avery"]);
+
     assert_problem(app.get("/api/v1/patients?limit=500", Some(&staff)).await, 400, "invalid_query").await;
     assert_problem(app.get("/api/v1/patients?cursor=zzz", Some(&staff)).await, 400, "invalid_query").await;
     assert_problem(app.get("/api/v1/patients?limit=abc", Some(&staff)).await, 400, "invalid_query").await;
     assert_problem(app.get("/api/v1/patients?bogus=1", Some(&staff)).await, 400, "invalid_query").await;
+}
+
+/// The staff page writes each row's JSON straight from the database row: every item is, byte
+/// for byte, the body `GET /patients/{id}` answers for that patient (serde_json's), whatever the
+/// texts hold (quotes, backslashes, controls, non-ASCII), with nulls, an app account and an
+/// archived patient.
+#[tokio::test]
+async fn the_staff_page_shows_each_patient_as_their_own_record_does() {
+    let app = TestApp::spawn().await;
+    let staff = app.admin_token().await;
+    let patients = [
+        json!({"name": "Ann \"Quote\" O'Hara \\ back\\slash", "time_zone": "Europe/Paris", "invite": false}),
+        json!({
+            "name": "Zoë 😀 Ünïcode → ترجمة", "email": "zoe@x.example", "phone": "+44 (20) 7946-0000",
+            "date_of_birth": "1988-02-29", "fitzpatrick": 4, "time_zone": "America/New_York", "language": "pt-BR",
+            "clinical_notes": "line one\nline two\ttab \u{1} control \u{1f} \u{7f} del </script>",
+            "quiet_hours": {"start": "22:30", "end": "07:15"}, "invite": true,
+        }),
+        json!({"name": "Plain Patient", "email": "plain@x.example", "time_zone": "UTC", "invite": false}),
+    ];
+    let mut ids = Vec::new();
+    for p in &patients {
+        let created = body(app.post("/api/v1/patients", p, Some(&staff)).await, 201).await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let accept = json!({"token": app.invitation_token("zoe@x.example"), "password": PASSWORD});
+    body(app.post("/api/v1/auth/accept-invitation", &accept, None).await, 200).await;
+    body(app.post(&format!("/api/v1/patients/{}/archive", ids[2]), &json!({}), Some(&staff)).await, 200).await;
+
+    let res = app.get("/api/v1/patients?include_archived=true", Some(&staff)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let page = res.text().await.unwrap();
+    let listed: Value = serde_json::from_str(&page).unwrap();
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{page}");
+    for (id, item) in ids.iter().rev().zip(items) {
+        assert_eq!(item["id"].as_str(), Some(id.as_str()), "newest first");
+        let one = app.get(&format!("/api/v1/patients/{id}"), Some(&staff)).await.text().await.unwrap();
+        assert!(page.contains(&one), "the page's item differs from\n{one}\nin\n{page}");
+    }
+    let flags: Vec<(bool, bool)> =
+        items.iter().map(|p| (p["has_app_account"] == true, p["archived"] == true)).collect();
+    assert_eq!(flags, [(false, true), (true, false), (false, false)]);
+    assert!(items[0]["archived_at"].is_string() && items[1]["archived_at"].is_null());
+    assert_eq!(items[1]["clinical_notes"], patients[1]["clinical_notes"]);
+    assert_eq!(items[1]["date_of_birth"], "1988-02-29");
+    assert_eq!(items[2]["name"], patients[0]["name"]);
 }
 
 #[tokio::test]
