@@ -12,6 +12,9 @@
 # fresh copy: log in, 50 requests to warm up, then CG_REQUESTS (200) sequential requests counted.
 # Per request it prints instructions and response bytes; the profile is kept next to the database
 # (`callgrind_annotate --inclusive=yes target/callgrind/<name>.out` shows where they go).
+# CG_DATABASE_URL=postgres://… profiles against that PostgreSQL database instead (one the load bench
+# seeded, copied with pg_dump while it ran; the profile counts only the server process, not
+# PostgreSQL's own work).
 # One caveat: requests come one at a time, so each read's audit event is stored in a transaction
 # of a few events, where under load hundreds share one.
 set -euo pipefail
@@ -42,8 +45,9 @@ for spec in $paths; do
   name=$(echo "$path" | tr -c 'a-zA-Z0-9\n' '_' | sed 's/^_*//')
   dir=$(mktemp -d)
   cp "$db" "$dir/aftercare.db"
+  url=${CG_DATABASE_URL:-"sqlite://$dir/aftercare.db"}
   port=$((20000 + RANDOM % 20000))
-  env -i PATH="$PATH" AFTERCARE_CONFIG="$dir/none.toml" DATABASE_URL="sqlite://$dir/aftercare.db" \
+  env -i PATH="$PATH" AFTERCARE_CONFIG="$dir/none.toml" DATABASE_URL="$url" \
     AFTERCARE__DATA_DIR="$dir" AFTERCARE__SERVER__BIND="127.0.0.1:$port" AFTERCARE__SERVER__WORKERS=2 \
     AFTERCARE__AUTH__JWT_SECRET='bench-secret-bench-secret-bench-secret!' \
     AFTERCARE__AUTH__LOGIN_PER_IP_PER_MINUTE=1000000000 AFTERCARE__AUTH__LOGIN_PER_ACCOUNT_PER_MINUTE=1000000000 \
