@@ -109,6 +109,25 @@ impl JsonWriter {
         }
     }
 
+    /// An instant given as microseconds since 1970-01-01 UTC, as [`instant`] writes it.
+    pub fn unix_micros(&mut self, micros: i64) {
+        let (secs, sub) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
+        let mut buf = [0u8; 30];
+        match u32::try_from(sub * 1_000).ok().and_then(|nanos| write_unix(secs, nanos, &mut buf)) {
+            Some(len) => {
+                self.buf.push(b'"');
+                self.buf.extend_from_slice(&buf[..len]);
+                self.buf.push(b'"');
+            }
+            None => match DateTime::from_timestamp_micros(micros) {
+                Some(t) => self.str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                None => {
+                    self.failed.get_or_insert(serde::ser::Error::custom("an instant outside chrono's range"));
+                }
+            },
+        }
+    }
+
     pub fn opt_instant(&mut self, t: Option<&DateTime<Utc>>) {
         match t {
             Some(t) => self.instant(t),
@@ -184,11 +203,14 @@ fn format_instant<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a st
 
 /// [`format_instant`]'s bytes; their length.
 fn write_instant(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
-    let nanos = t.timestamp_subsec_nanos();
+    write_unix(t.timestamp(), t.timestamp_subsec_nanos(), buf)
+}
+
+/// [`write_instant`] for the instant `secs` seconds and `nanos` after 1970-01-01 UTC.
+fn write_unix(secs: i64, nanos: u32, buf: &mut [u8; 30]) -> Option<usize> {
     if nanos >= 1_000_000_000 {
         return None;
     }
-    let secs = t.timestamp();
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
     let of_day = u32::try_from(secs.rem_euclid(86_400)).ok()?;
@@ -288,7 +310,7 @@ impl Serialize for RawJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{SubsecRound, TimeZone};
     use proptest::prelude::*;
 
     #[derive(Serialize)]
@@ -328,6 +350,24 @@ mod tests {
             let chrono = serde_json::to_string(&Chrono { at, maybe: None }).unwrap();
             prop_assert_eq!(fast, chrono);
         }
+
+        #[test]
+        fn an_instant_in_microseconds_is_written_as_chrono_writes_it(at in any_instant()) {
+            // A count of microseconds has no leap second (nor has a stored instant).
+            prop_assume!(at.timestamp_subsec_nanos() < 1_000_000_000);
+            let at = at.trunc_subsecs(6);
+            let mut out = JsonWriter::with_capacity(32);
+            out.unix_micros(at.timestamp_micros());
+            let written = String::from_utf8(out.finish().unwrap()).unwrap();
+            prop_assert_eq!(written, serde_json::to_string(&at).unwrap());
+        }
+    }
+
+    #[test]
+    fn an_instant_chrono_cannot_hold_is_an_error() {
+        let mut out = JsonWriter::with_capacity(32);
+        out.unix_micros(i64::MAX);
+        assert!(out.finish().is_err());
     }
 
     #[test]
