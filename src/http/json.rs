@@ -75,11 +75,9 @@ impl JsonWriter {
     }
 
     /// A text as a JSON string. serde_json escapes only `"`, `\` and controls below U+0020; a
-    /// text with none of them is written as is (the check has no early exit, so it runs over
-    /// whole words), any other through serde_json.
+    /// text with none of them ([`is_plain`]) is written as is, any other through serde_json.
     pub fn str(&mut self, text: &str) {
-        let plain = !text.bytes().fold(false, |bad, b| bad | (b < 0x20) | (b == b'"') | (b == b'\\'));
-        if plain {
+        if is_plain(text.as_bytes()) {
             self.buf.reserve(text.len() + 2);
             self.buf.push(b'"');
             self.buf.extend_from_slice(text.as_bytes());
@@ -157,6 +155,12 @@ impl JsonWriter {
             self.failed.get_or_insert(e);
         }
     }
+}
+
+/// Whether no byte of `text` needs escaping in a JSON string (`"`, `\`, below 0x20). The check
+/// has no early exit, so it runs over whole words.
+fn is_plain(text: &[u8]) -> bool {
+    !text.iter().fold(false, |bad, &b| bad | (b < 0x20) | (b == b'"') | (b == b'\\'))
 }
 
 /// A JSON value a [`JsonWriter`] wrote ([`JsonWriter::finish_written`]).
@@ -360,6 +364,32 @@ mod tests {
             out.unix_micros(at.timestamp_micros());
             let written = String::from_utf8(out.finish().unwrap()).unwrap();
             prop_assert_eq!(written, serde_json::to_string(&at).unwrap());
+        }
+    }
+
+    proptest! {
+        /// Texts of up to 40 bytes with the bytes that need escaping (and their neighbours, and
+        /// UTF-8 sequences) anywhere.
+        #[test]
+        fn a_text_is_written_as_serde_json_writes_it(text in r#"[a-z "\\\x00-\x1f\x21\x23\x5b\x5d\x7f\u{80}é→😀]{0,40}"#) {
+            let mut out = JsonWriter::with_capacity(64);
+            out.str(&text);
+            let written = String::from_utf8(out.finish().unwrap()).unwrap();
+            prop_assert_eq!(written, serde_json::to_string(&text).unwrap());
+        }
+    }
+
+    #[test]
+    fn each_byte_that_needs_escaping_is_found_wherever_it_is() {
+        for special in ['\u{0}', '\u{1f}', '"', '\\'] {
+            for at in 0..17 {
+                let mut text: String = "a".repeat(17);
+                text.replace_range(at..=at, &special.to_string());
+                assert!(!is_plain(text.as_bytes()), "{text:?}");
+            }
+        }
+        for plain in ["", " ", "!#[]~\u{7f}", "aaaaaaaaaaaaaaaaa", "é→😀 plain text of some length"] {
+            assert!(is_plain(plain.as_bytes()), "{plain:?}");
         }
     }
 
