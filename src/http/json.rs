@@ -5,7 +5,9 @@
 //! served most written by hand ([`WriteJson`], served as [`Fast`]): serde_json escapes every key
 //! and every text a byte at a time, a quarter of what the staff patient page cost. Each
 //! hand-written view keeps its derived `Serialize` (the API document's shape), and a test checks
-//! that both write the same bytes for arbitrary values.
+//! that both write the same bytes: for arbitrary values here, and for the staff page, whose rows
+//! are written straight from the database row (`services::patients::ListedPatientJson`), an API
+//! test on both backends against the patient's own record.
 
 use std::sync::Arc;
 
