@@ -7,6 +7,13 @@ use serde_json::json;
 async fn an_unknown_route_is_a_404_problem() {
     let app = TestApp::spawn().await;
     assert_problem(app.get("/api/v1/nothing-here", None).await, 404, "route_not_found").await;
+    // Inside a group of routes (`/patients`, `/me`, `/webhooks`: scopes of their own), an unknown
+    // path is the same problem, not a bare 404 of the scope.
+    for path in ["/api/v1/patients/p-1/nothing", "/api/v1/me/nothing", "/api/v1/webhooks/w-1/x/y", "/api/v1/me/"] {
+        assert_problem(app.get(path, None).await, 404, "route_not_found").await;
+    }
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(!metrics.contains("nothing"), "an unknown path must not become a label:\n{metrics}");
 }
 
 #[tokio::test]
