@@ -31,7 +31,7 @@ paths=${CG_PATHS:-"patient:/api/v1/me/reminders admin:/api/v1/patients admin:/ap
 mkdir -p "$out"
 
 cargo build --release --locked --bin aftercare
-if [ ! -f "$db" ]; then
+if [ -z "${CG_DATABASE_URL:-}" ] && [ ! -f "$db" ]; then
   echo "seeding a large clinic with the load bench (BENCH_KEEP_DB=$out)"
   command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
   BENCH_KEEP_DB="$out" BENCH_SIZES=large BENCH_SCENARIOS=progress BENCH_RUNS=1 BENCH_DURATION=1 \
@@ -44,8 +44,12 @@ for spec in $paths; do
   path=${spec#*:}
   name=$(echo "$path" | tr -c 'a-zA-Z0-9\n' '_' | sed 's/^_*//')
   dir=$(mktemp -d)
-  cp "$db" "$dir/aftercare.db"
-  url=${CG_DATABASE_URL:-"sqlite://$dir/aftercare.db"}
+  if [ -n "${CG_DATABASE_URL:-}" ]; then
+    url=$CG_DATABASE_URL
+  else
+    cp "$db" "$dir/aftercare.db"
+    url="sqlite://$dir/aftercare.db"
+  fi
   port=$((20000 + RANDOM % 20000))
   env -i PATH="$PATH" AFTERCARE_CONFIG="$dir/none.toml" DATABASE_URL="$url" \
     AFTERCARE__DATA_DIR="$dir" AFTERCARE__SERVER__BIND="127.0.0.1:$port" AFTERCARE__SERVER__WORKERS=2 \
