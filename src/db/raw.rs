@@ -35,6 +35,9 @@ pub enum RawInstant {
     Naive(NaiveDateTime),
 }
 
+/// A row shorter than its statement's selection (a bug, never data).
+const MISSING: &str = "the row has fewer columns than the statement selects";
+
 /// 2000-01-01, PostgreSQL's epoch, in microseconds since 1970-01-01.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
@@ -75,7 +78,7 @@ where
     DB: Backend,
     T: FromSql<ST, DB>,
 {
-    let field = row.get(i).ok_or("the row has fewer columns than the statement selects")?;
+    let field = row.get(i).ok_or(MISSING)?;
     T::from_nullable_sql(field.value())
 }
 
@@ -88,7 +91,7 @@ pub fn with_text<'a, DB, R>(
 where
     DB: LendValues,
 {
-    let field = row.get(i).ok_or("the row has fewer columns than the statement selects")?;
+    let field = row.get(i).ok_or(MISSING)?;
     DB::with_text(field.value(), f)
 }
 
@@ -97,6 +100,6 @@ pub fn instant<'a, DB>(row: &impl Row<'a, DB>, i: usize) -> deserialize::Result<
 where
     DB: LendValues,
 {
-    let field = row.get(i).ok_or("the row has fewer columns than the statement selects")?;
+    let field = row.get(i).ok_or(MISSING)?;
     DB::instant(field.value())
 }

@@ -80,13 +80,18 @@ impl JsonWriter {
     /// text with none of them ([`is_plain`]) is written as is, any other through serde_json.
     pub fn str(&mut self, text: &str) {
         if is_plain(text.as_bytes()) {
-            self.buf.reserve(text.len() + 2);
-            self.buf.push(b'"');
-            self.buf.extend_from_slice(text.as_bytes());
-            self.buf.push(b'"');
+            self.quoted(text.as_bytes());
         } else {
             self.value(text);
         }
+    }
+
+    /// `"bytes"`: text that needs no escaping.
+    fn quoted(&mut self, bytes: &[u8]) {
+        self.buf.reserve(bytes.len() + 2);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(bytes);
+        self.buf.push(b'"');
     }
 
     pub fn opt_str(&mut self, text: Option<&str>) {
@@ -100,11 +105,7 @@ impl JsonWriter {
     pub fn instant(&mut self, t: &DateTime<Utc>) {
         let mut buf = [0u8; 30];
         match write_instant(t, &mut buf) {
-            Some(len) => {
-                self.buf.push(b'"');
-                self.buf.extend_from_slice(&buf[..len]);
-                self.buf.push(b'"');
-            }
+            Some(len) => self.quoted(&buf[..len]),
             None => self.str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         }
     }
@@ -114,11 +115,7 @@ impl JsonWriter {
         let (secs, sub) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
         let mut buf = [0u8; 30];
         match u32::try_from(sub * 1_000).ok().and_then(|nanos| write_unix(secs, nanos, &mut buf)) {
-            Some(len) => {
-                self.buf.push(b'"');
-                self.buf.extend_from_slice(&buf[..len]);
-                self.buf.push(b'"');
-            }
+            Some(len) => self.quoted(&buf[..len]),
             None => match DateTime::from_timestamp_micros(micros) {
                 Some(t) => self.str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
                 None => {
