@@ -12,6 +12,7 @@
 # fresh copy: log in, 50 requests to warm up, then CG_REQUESTS (200) sequential requests counted.
 # Per request it prints instructions and response bytes; the profile is kept next to the database
 # (`callgrind_annotate --inclusive=yes target/callgrind/<name>.out` shows where they go).
+# CG_BIN=path profiles another build of the server (an A/B against the current one).
 # CG_DATABASE_URL=postgres://… profiles against that PostgreSQL database instead (one the load bench
 # seeded, copied with pg_dump while it ran; the profile counts only the server process, not
 # PostgreSQL's own work).
@@ -38,7 +39,7 @@ if [ -z "${CG_DATABASE_URL:-}" ] && [ ! -f "$db" ]; then
     BENCH_WARMUP=0 cargo bench --locked --bench load >/dev/null
 fi
 
-bin=$PWD/target/release/aftercare
+bin=${CG_BIN:-$PWD/target/release/aftercare}
 for spec in $paths; do
   role=${spec%%:*}
   path=${spec#*:}

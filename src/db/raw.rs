@@ -2,7 +2,8 @@
 //! staff patient page writes each row's JSON straight from the driver's buffer): a text column
 //! is lent to the caller instead of being copied into a `String` first (an allocation, a copy
 //! and a free for each of a page's ~600 texts), and an instant is read as the number of
-//! microseconds PostgreSQL sends (not built into a chrono value, to be taken apart again).
+//! microseconds PostgreSQL sends, or SQLite's stored text turns into (not built into a chrono value,
+//! to be taken apart again).
 
 use chrono::NaiveDateTime;
 use diesel::{
@@ -11,10 +12,10 @@ use diesel::{
     pg::Pg,
     row::{Field, Row},
     sql_types::{BigInt, Timestamp},
-    sqlite::Sqlite,
+    sqlite::{Sqlite, SqliteType},
 };
 
-use super::DbTime;
+use super::{DbTime, time::stored_micros};
 
 /// A backend whose values can be read where they lie: a text lent as `&str`, an instant as the
 /// backend has it at hand.
@@ -29,10 +30,21 @@ pub trait LendValues: Backend {
 /// An instant (UTC) read from a `Timestamp` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawInstant {
-    /// Microseconds since 1970-01-01 (PostgreSQL sends a count of microseconds).
+    /// Microseconds since 1970-01-01: what PostgreSQL sends (a count of microseconds), and SQLite's
+    /// text as we store it, read straight into one.
     UnixMicros(i64),
-    /// As parsed from the text SQLite stores.
+    /// Any other text SQLite holds, as diesel parses it.
     Naive(NaiveDateTime),
+}
+
+impl RawInstant {
+    /// Microseconds since 1970-01-01 (to order by; a finer fraction is cut).
+    pub fn unix_micros(self) -> i64 {
+        match self {
+            RawInstant::UnixMicros(micros) => micros,
+            RawInstant::Naive(t) => t.and_utc().timestamp_micros(),
+        }
+    }
 }
 
 /// A row shorter than its statement's selection (a bug, never data).
@@ -65,8 +77,14 @@ impl LendValues for Sqlite {
         }
     }
 
+    /// What we store (`to_db`'s text) straight into microseconds; anything else as diesel reads it.
     fn instant(value: Option<Self::RawValue<'_>>) -> deserialize::Result<Option<RawInstant>> {
-        let Some(value) = value else { return Ok(None) };
+        let Some(mut value) = value else { return Ok(None) };
+        if value.value_type() == Some(SqliteType::Text)
+            && let Some(micros) = stored_micros(value.read_text())
+        {
+            return Ok(Some(RawInstant::UnixMicros(micros)));
+        }
         let DbTime(t) = <DbTime as FromSql<Timestamp, Sqlite>>::from_sql(value)?;
         Ok(Some(RawInstant::Naive(t)))
     }

@@ -98,6 +98,45 @@ fn parse_stored(text: &str) -> Option<NaiveDateTime> {
     Some(date.and_time(time))
 }
 
+/// An instant stored as [`parse_stored`] reads it, as microseconds since 1970-01-01 UTC, without
+/// building chrono values (a list writes them straight into its JSON); `None` for anything
+/// `parse_stored` rejects and for fractions of more than six digits (`to_db` stores none).
+pub(super) fn stored_micros(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        b[from..to].iter().try_fold(0i64, |n, &d| d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0')))
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let micros = match &b[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=6).contains(&digits.len()) => {
+            num(20, b.len())? * 10i64.pow(6 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, of_era) = (y.div_euclid(400), y.rem_euclid(400));
+    let of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + of_era * 365 + of_era / 4 - of_era / 100 + of_year - 719_468;
+    Some(((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000) + micros)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +158,41 @@ mod tests {
         ] {
             assert_eq!(parse_stored(text), chrono(text), "{text}");
             assert!(parse_stored(text).is_some(), "{text}");
+        }
+    }
+
+    /// Any text of the stored layout, valid or not (days past a month's end, hour 24, …).
+    fn stored_layout() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        (0u32..=9999, 0u32..=13, 0u32..=32, 0u32..=24, 0u32..=60, 0u32..=60, prop::option::of("[0-9]{1,9}")).prop_map(
+            |(y, mo, d, h, mi, s, fraction)| {
+                let fraction = fraction.map(|f| format!(".{f}")).unwrap_or_default();
+                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}{fraction}")
+            },
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stored_micros_are_chronos_instant(text in stored_layout()) {
+            let digits = text.split_once('.').map_or(0, |(_, f)| f.len());
+            let expected = parse_stored(&text).filter(|_| digits <= 6).map(|t| t.and_utc().timestamp_micros());
+            proptest::prop_assert_eq!(stored_micros(&text), expected, "{}", text);
+        }
+    }
+
+    #[test]
+    fn stored_micros_of_what_we_store() {
+        for (text, micros) in [
+            ("1970-01-01 00:00:00", 0),
+            ("1969-12-31 23:59:59.999999", -1),
+            ("2000-02-29 12:00:00.5", 951_825_600_500_000),
+            ("0000-03-01 00:00:00", -62_162_035_200_000_000),
+        ] {
+            assert_eq!(stored_micros(text), Some(micros), "{text}");
+        }
+        for text in ["2026-11-29 23:41:07.1234567", "1900-02-29 00:00:00", "2026-11-29T23:41:07", ""] {
+            assert_eq!(stored_micros(text), None, "{text}");
         }
     }
 

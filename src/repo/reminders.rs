@@ -5,16 +5,23 @@
 
 use chrono::NaiveDateTime;
 use diesel::{
+    deserialize::FromSqlRow,
+    expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate},
+    pg::Pg,
     prelude::*,
-    sql_types::{Nullable, Text, Timestamp},
+    query_builder::{AstPass, QueryFragment, QueryId},
+    sql_types::{Bool, Nullable, Text, Timestamp},
+    sqlite::Sqlite,
 };
 
 use crate::{
-    db::{DbConnection, DbTime, DbTimeOpt, schema::reminders},
+    db::{
+        DbConnection, DbTime, DbTimeOpt,
+        schema::{patients, reminders},
+    },
     repo::{
         lease::{self, Queue},
         patients::Scope,
-        scoped::ScopedQuery,
     },
 };
 
@@ -48,47 +55,6 @@ pub struct Reminder {
     pub updated_at: NaiveDateTime,
 }
 
-/// What a reminder list shows: a list reads only these columns.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = reminders)]
-pub struct ReminderItem {
-    pub id: String,
-    pub patient_id: String,
-    pub session_id: String,
-    pub protocol_id: String,
-    pub step_key: String,
-    pub kind: String,
-    #[diesel(deserialize_as = DbTime)]
-    pub planned_at: NaiveDateTime,
-    #[diesel(deserialize_as = DbTime)]
-    pub due_at: NaiveDateTime,
-    pub status: String,
-    pub status_reason: Option<String>,
-    #[diesel(deserialize_as = DbTimeOpt)]
-    pub sent_at: Option<NaiveDateTime>,
-    #[diesel(deserialize_as = DbTimeOpt)]
-    pub done_at: Option<NaiveDateTime>,
-}
-
-impl From<Reminder> for ReminderItem {
-    fn from(r: Reminder) -> Self {
-        Self {
-            id: r.id,
-            patient_id: r.patient_id,
-            session_id: r.session_id,
-            protocol_id: r.protocol_id,
-            step_key: r.step_key,
-            kind: r.kind,
-            planned_at: r.planned_at,
-            due_at: r.due_at,
-            status: r.status,
-            status_reason: r.status_reason,
-            sent_at: r.sent_at,
-            done_at: r.done_at,
-        }
-    }
-}
-
 pub fn insert_reminder(conn: &mut DbConnection, r: &Reminder) -> QueryResult<()> {
     diesel::insert_into(reminders::table).values(r).execute(conn).map(|_| ())
 }
@@ -105,44 +71,9 @@ pub fn find_for_session(conn: &mut DbConnection, session_id: &str) -> QueryResul
         .load(conn)
 }
 
-/// The columns a reminder list reads, in [`ReminderItem`]'s order.
-const ITEM_COLUMNS: &str = "id, patient_id, session_id, protocol_id, step_key, kind, planned_at, due_at, status, status_reason, sent_at, done_at";
-
-/// A patient's reminders as the caller may see them (`scope`): up to `limit` upcoming ones
-/// (scheduled or sending), soonest first, and up to `limit` past ones, latest first.
-///
-/// One statement reads both lists (`UNION ALL` of the two limited selections, a
-/// [`ScopedQuery`]), run on the backend's own connection: one round trip on PostgreSQL instead of
-/// two, and neither pays the multi-backend wrapper, which writes a statement's SQL out again on
-/// every execution (about a tenth of this read's CPU when it was two DSL queries). The
-/// `(patient_id, status, due_at)` index gives the upcoming half its rows without reading the past
-/// ones; the past half takes its order from `(patient_id, planned_at, id)`, so it needs no sort
-/// and its LIMIT stops the scan.
-pub fn find_lists(
-    conn: &mut DbConnection,
-    scope: Scope<'_>,
-    limit: i64,
-) -> QueryResult<(Vec<ReminderItem>, Vec<ReminderItem>)> {
-    let query = ScopedQuery::<ItemRow>::new(scope, Some(limit), |filter| {
-        format!(
-            "SELECT {ITEM_COLUMNS} FROM (SELECT {ITEM_COLUMNS} FROM reminders WHERE {filter} \
-             AND status IN ('scheduled', 'sending') ORDER BY due_at ASC, id ASC LIMIT ?) AS upcoming \
-             UNION ALL \
-             SELECT {ITEM_COLUMNS} FROM (SELECT {ITEM_COLUMNS} FROM reminders WHERE {filter} \
-             AND status NOT IN ('scheduled', 'sending') ORDER BY planned_at DESC, id DESC LIMIT ?) AS past"
-        )
-    });
-    let rows = crate::db::natively!(conn, |c| query.load::<ReminderItem>(c))?;
-    let (mut upcoming, mut past): (Vec<_>, Vec<_>) =
-        rows.into_iter().partition(|r| r.status == "scheduled" || r.status == "sending");
-    // A union's order is its halves' in practice, but SQL does not promise it.
-    upcoming.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
-    past.sort_by(|a, b| (b.planned_at, &b.id).cmp(&(a.planned_at, &a.id)));
-    Ok((upcoming, past))
-}
-
-/// The SQL types of [`ITEM_COLUMNS`], in order.
-type ItemRow = (
+/// The SQL types of the columns a reminder list reads: id, patient_id, session_id, protocol_id,
+/// step_key, kind, planned_at, due_at, status, status_reason, sent_at, done_at.
+pub type ListedSql = (
     Text,
     Text,
     Text,
@@ -156,6 +87,110 @@ type ItemRow = (
     Nullable<Timestamp>,
     Nullable<Timestamp>,
 );
+
+/// A patient's reminders as the caller may see them (`scope`), each row as [`ListedSql`] read by
+/// `R`: up to `limit` upcoming ones (scheduled or sending) and up to `limit` past ones, in no
+/// promised order (the caller sorts: soonest upcoming first, latest past first).
+///
+/// On the backend's own connection, one statement type for each scope: diesel keeps a statement
+/// of a fixed type prepared under its type, where one built at run time has its SQL written out
+/// again on every execution to be looked up. On PostgreSQL one round trip (`UNION ALL` of the two
+/// limited selections); on SQLite, where a round trip costs nothing, two plain statements, which
+/// step through fewer rows than the union's co-routines copying each value. The
+/// `(patient_id, status, due_at)` index gives the upcoming half its rows without reading the past
+/// ones; the past half takes its order from `(patient_id, planned_at, id)`, so it needs no sort and
+/// its LIMIT stops the scan.
+pub fn find_lists<R>(conn: &mut DbConnection, scope: Scope<'_>, limit: i64) -> QueryResult<Vec<R>>
+where
+    R: FromSqlRow<ListedSql, Pg> + FromSqlRow<ListedSql, Sqlite> + 'static,
+{
+    use reminders::{due_at, id, planned_at};
+    let columns = (
+        id,
+        reminders::patient_id,
+        reminders::session_id,
+        reminders::protocol_id,
+        reminders::step_key,
+        reminders::kind,
+        planned_at,
+        due_at,
+        reminders::status,
+        reminders::status_reason,
+        reminders::sent_at,
+        reminders::done_at,
+    );
+    macro_rules! lists {
+        ($of_patient:expr) => {{
+            let upcoming = reminders::table
+                .filter($of_patient)
+                .filter(PendingStatus::<true>)
+                .order((due_at.asc(), id.asc()))
+                .limit(limit)
+                .select(columns);
+            let past = reminders::table
+                .filter($of_patient)
+                .filter(PendingStatus::<false>)
+                .order((planned_at.desc(), id.desc()))
+                .limit(limit)
+                .select(columns);
+            match conn {
+                DbConnection::Postgres(c) => upcoming.union_all(past).load::<R>(c),
+                DbConnection::Sqlite(c) => {
+                    let mut rows = upcoming.load::<R>(c)?;
+                    rows.extend(past.load::<R>(c)?);
+                    Ok(rows)
+                }
+            }
+        }};
+    }
+    match scope {
+        Scope::Own { account_id, clinic_id } => lists!(
+            reminders::patient_id.nullable().eq(patients::table
+                .filter(patients::account_id.eq(account_id))
+                .filter(patients::clinic_id.eq(clinic_id))
+                .select(patients::id)
+                .single_value())
+        ),
+        Scope::InClinic { patient_id, clinic_id } => {
+            lists!(reminders::patient_id.eq(patient_id).and(reminders::clinic_id.eq(clinic_id)))
+        }
+    }
+}
+
+/// `status IN ('scheduled', 'sending')` (`PENDING`) or `status NOT IN (…)`, the values written
+/// into the SQL: PostgreSQL's generic plan of a prepared statement then still finds the upcoming
+/// rows through the `(patient_id, status, due_at)` index, where bound values leave it a filter
+/// over all of the patient's rows. diesel's `eq_any` binds its values and its `sql` literal is
+/// not kept prepared by type, hence this expression.
+#[derive(Debug, Clone, Copy)]
+struct PendingStatus<const PENDING: bool>;
+
+impl<const PENDING: bool> QueryId for PendingStatus<PENDING> {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const PENDING: bool> Expression for PendingStatus<PENDING> {
+    type SqlType = Bool;
+}
+
+impl<QS, const PENDING: bool> AppearsOnTable<QS> for PendingStatus<PENDING> where reminders::status: AppearsOnTable<QS> {}
+
+impl<GB, const PENDING: bool> ValidGrouping<GB> for PendingStatus<PENDING> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<DB, const PENDING: bool> QueryFragment<DB> for PendingStatus<PENDING>
+where
+    DB: diesel::backend::Backend,
+    reminders::status: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        reminders::status.walk_ast(out.reborrow())?;
+        out.push_sql(if PENDING { " IN ('scheduled', 'sending')" } else { " NOT IN ('scheduled', 'sending')" });
+        Ok(())
+    }
+}
 
 /// Deletes a session's reminders that have not been sent (for re-planning).
 pub fn delete_scheduled_for_session(conn: &mut DbConnection, session_id: &str) -> QueryResult<usize> {

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::{
     db::{
         DbConnection, from_db, new_id,
-        raw::{self, LendValues, RawInstant},
+        raw::{self, LendValues},
         to_db,
     },
     domain::{
@@ -215,22 +215,15 @@ where
     out.bool(archived_at.is_some());
     out.raw(",\"archived_at\":");
     match archived_at {
-        Some(at) => write_instant(&mut out, at),
+        Some(at) => out.raw_instant(at),
         None => out.raw("null"),
     }
     out.raw(",\"created_at\":");
-    write_instant(&mut out, raw::instant(row, 13)?.ok_or("a patient without a creation time")?);
+    out.raw_instant(raw::instant(row, 13)?.ok_or("a patient without a creation time")?);
     out.raw(",\"updated_at\":");
-    write_instant(&mut out, raw::instant(row, 14)?.ok_or("a patient without an update time")?);
+    out.raw_instant(raw::instant(row, 14)?.ok_or("a patient without an update time")?);
     out.raw("}");
     Ok(ListedPatientJson { id, json: out.finish_written()? })
-}
-
-fn write_instant(out: &mut JsonWriter, at: RawInstant) {
-    match at {
-        RawInstant::UnixMicros(micros) => out.unix_micros(micros),
-        RawInstant::Naive(t) => out.instant(&from_db(t)),
-    }
 }
 
 /// A patient's own profile: no clinical fields.

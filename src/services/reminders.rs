@@ -171,6 +171,16 @@ pub struct StepTexts {
     pub action: Option<RawJson>,
 }
 
+impl StepTexts {
+    /// The bytes of its JSON texts.
+    pub fn json_len(&self) -> usize {
+        self.title.get().len()
+            + self.message.get().len()
+            + self.avoid.get().len()
+            + self.action.as_ref().map_or(0, |a| a.get().len())
+    }
+}
+
 impl From<&Step> for StepTexts {
     fn from(step: &Step) -> Self {
         Self {

@@ -662,3 +662,56 @@ async fn upcoming_and_past_are_each_ordered_and_limited_on_their_own() {
     let mine = ok(mine, 200).await;
     assert_eq!(mine, two);
 }
+
+/// The lists write each row's JSON from the database's row; a reminder's own view (what snooze
+/// and done answer) is written by serde. Both must be the same bytes, in every state.
+#[tokio::test]
+async fn each_listed_reminder_is_written_as_its_own_view_is() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    app.clock.set(at("2026-03-18T12:00:00Z"));
+    let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
+    assert!(report.sent >= 3, "several sent: {report:?}");
+    let (staff, patient) = tokens(&app).await;
+    let list = |token: String| {
+        let app = &app;
+        async move {
+            let res = app.get("/api/v1/me/reminders?limit=200", Some(&token)).await;
+            assert_eq!(res.status(), 200);
+            res.text().await.unwrap()
+        }
+    };
+    let staff_list = || async {
+        app.get(&format!("/api/v1/patients/{}/reminders?limit=200", fx.pid), Some(&staff)).await.text().await.unwrap()
+    };
+    let before: Value = serde_json::from_str(&list(patient.clone()).await).unwrap();
+    let upcoming: Vec<String> =
+        before["upcoming"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> = upcoming
+        .iter()
+        .cloned()
+        .chain(before["past"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(ids.len() == 30 && upcoming.len() >= 2, "{before}");
+
+    // A snoozed reminder: scheduled, neither sent nor done.
+    let path = format!("/api/v1/me/reminders/{}/snooze", upcoming[0]);
+    let snoozed = app.post(&path, &json!({"minutes": 45}), Some(&patient)).await.text().await.unwrap();
+    assert!(snoozed.contains("\"sent_at\":null,\"done_at\":null"), "{snoozed}");
+    for page in [list(patient.clone()).await, staff_list().await] {
+        assert!(page.contains(&snoozed), "the listed reminder differs from\n{snoozed}\nin\n{page}");
+    }
+    // Then every reminder done: sent ones keep their send time, pending ones are skipped.
+    let mut views = Vec::new();
+    for id in &ids {
+        let res = app.post(&format!("/api/v1/me/reminders/{id}/done"), &json!({}), Some(&patient)).await;
+        assert_eq!(res.status(), 200);
+        views.push(res.text().await.unwrap());
+    }
+    assert!(views.iter().any(|v| v.contains("\"status\":\"sent\"")), "some were sent");
+    for page in [list(patient.clone()).await, staff_list().await] {
+        for view in &views {
+            assert!(page.contains(view.as_str()), "the listed reminder differs from\n{view}\nin\n{page}");
+        }
+    }
+}
