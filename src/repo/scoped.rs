@@ -1,78 +1,96 @@
-//! Hand-written statements over a caller's [`Scope`], for hot reads that diesel's DSL cannot write
-//! as one statement: two limited selections in one `UNION ALL` (the reminder lists), or two
-//! tables in one read (progress: scores and sessions). One statement is one round trip on
-//! PostgreSQL and one execution on SQLite instead of two.
+//! Hand-written statements over a caller's scope (`repo::patients::Scope`), for hot reads that
+//! diesel's DSL cannot write as one statement: two tables in one read (progress: scores and
+//! sessions). One statement is one round trip on PostgreSQL and one execution on SQLite instead
+//! of two.
 //!
-//! Unlike `sql_query`, which diesel never keeps prepared, a [`ScopedQuery`] is cached by its SQL
-//! like any other statement, and its rows are read by position (`Queryable` with the row's SQL
-//! types declared), not looked up by name for every column of every row (`QueryableByName`).
+//! Unlike `sql_query`, which diesel never keeps prepared, a [`ScopedQuery`] is prepared once and
+//! found again by its type like any DSL statement, and its rows are read by position (`Queryable`
+//! with the row's SQL types declared), not looked up by name for every column of every row
+//! (`QueryableByName`).
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::OnceLock};
 
 use diesel::{
     QueryResult, RunQueryDsl,
     backend::Backend,
     query_builder::{AstPass, Query, QueryFragment, QueryId},
     serialize::ToSql,
-    sql_types::{BigInt, Text},
+    sql_types::Text,
 };
 
-use crate::repo::patients::Scope;
-
-/// A statement whose SQL has a `?` where each value goes: in each part filtered by the scope,
-/// the scope's values in order, then the limit when there is one. `ST` is the row's SQL types.
-pub struct ScopedQuery<'a, ST> {
-    sql: String,
-    scope_values: Vec<&'a str>,
-    limit: Option<i64>,
-    row: PhantomData<ST>,
+/// A statement whose SQL has a `?` where each of the scope's two values goes, in order, in each
+/// part filtered by the scope. `ST` is the row's SQL types; `Id` names the statement's SQL, under
+/// which diesel keeps it prepared, so one `Id` goes with one SQL text only: [`ScopedSql`] makes
+/// one for each kind of scope.
+pub struct ScopedQuery<'a, ST, Id> {
+    sql: &'static str,
+    scope_values: [&'a str; 2],
+    row: PhantomData<fn() -> (ST, Id)>,
 }
 
-impl<'a, ST> ScopedQuery<'a, ST> {
-    /// The statement `write` makes from the scope's filter (a condition on a table's
-    /// `patient_id` and `clinic_id` columns, for a `WHERE`); `write` may use it more than once,
-    /// each time followed by a `LIMIT ?` when `limit` is given.
-    pub fn new(scope: Scope<'a>, limit: Option<i64>, write: impl FnOnce(&str) -> String) -> Self {
-        let (filter, scope_values) = match scope {
-            Scope::Own { account_id, clinic_id } => (
-                "patient_id = (SELECT id FROM patients WHERE account_id = ? AND clinic_id = ?)",
-                vec![account_id, clinic_id],
-            ),
-            Scope::InClinic { patient_id, clinic_id } => {
-                ("patient_id = ? AND clinic_id = ?", vec![patient_id, clinic_id])
-            }
-        };
-        Self { sql: write(filter), scope_values, limit, row: PhantomData }
+/// The [`ScopedQuery`] `Id` of a statement's SQL for a patient reading their own record.
+pub struct OwnRecord<Id>(PhantomData<Id>);
+
+/// The [`ScopedQuery`] `Id` of a statement's SQL for staff reading a patient of their clinic.
+pub struct InClinic<Id>(PhantomData<Id>);
+
+/// A statement's SQL for each kind of scope, written once by `write` from the scope's filter (a
+/// condition on a table's `patient_id` and `clinic_id` columns, for a `WHERE`, which `write` may
+/// use more than once). Its statements are prepared once and looked up by type, where SQL built
+/// for every execution would be written out and hashed again each time to be looked up.
+pub struct ScopedSql {
+    write: fn(&str) -> String,
+    own: OnceLock<String>,
+    in_clinic: OnceLock<String>,
+}
+
+impl ScopedSql {
+    pub const fn new(write: fn(&str) -> String) -> Self {
+        Self { write, own: OnceLock::new(), in_clinic: OnceLock::new() }
+    }
+
+    /// The statement for a patient reading their own record (`Id` names this `ScopedSql`).
+    pub fn own<'a, ST, Id>(
+        &'static self,
+        account_id: &'a str,
+        clinic_id: &'a str,
+    ) -> ScopedQuery<'a, ST, OwnRecord<Id>> {
+        let sql = self.own.get_or_init(|| {
+            (self.write)("patient_id = (SELECT id FROM patients WHERE account_id = ? AND clinic_id = ?)")
+        });
+        ScopedQuery { sql, scope_values: [account_id, clinic_id], row: PhantomData }
+    }
+
+    /// The statement for staff reading a patient of their clinic (`Id` names this `ScopedSql`).
+    pub fn in_clinic<'a, ST, Id>(
+        &'static self,
+        patient_id: &'a str,
+        clinic_id: &'a str,
+    ) -> ScopedQuery<'a, ST, InClinic<Id>> {
+        let sql = self.in_clinic.get_or_init(|| (self.write)("patient_id = ? AND clinic_id = ?"));
+        ScopedQuery { sql, scope_values: [patient_id, clinic_id], row: PhantomData }
     }
 }
 
-impl<ST> QueryId for ScopedQuery<'_, ST> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+impl<ST, Id: 'static> QueryId for ScopedQuery<'_, ST, Id> {
+    type QueryId = Id;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<ST> Query for ScopedQuery<'_, ST> {
+impl<ST, Id> Query for ScopedQuery<'_, ST, Id> {
     type SqlType = ST;
 }
 
-impl<DB, ST> QueryFragment<DB> for ScopedQuery<'_, ST>
+impl<DB, ST, Id> QueryFragment<DB> for ScopedQuery<'_, ST, Id>
 where
     DB: Backend,
     str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
 {
     /// The SQL with each backend's placeholder (`?` or `$n`) for each value.
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let per_part = self.scope_values.len() + usize::from(self.limit.is_some());
         for (i, sql) in self.sql.split('?').enumerate() {
             if i > 0 {
-                match (self.scope_values.get((i - 1) % per_part), &self.limit) {
-                    (Some(value), _) => out.push_bind_param::<Text, str>(value)?,
-                    (None, Some(limit)) => out.push_bind_param::<BigInt, i64>(limit)?,
-                    (None, None) => {
-                        return Err(diesel::result::Error::QueryBuilderError("more `?` than values".into()));
-                    }
-                }
+                out.push_bind_param::<Text, str>(self.scope_values[(i - 1) % 2])?;
             }
             out.push_sql(sql);
         }
@@ -80,4 +98,4 @@ where
     }
 }
 
-impl<C, ST> RunQueryDsl<C> for ScopedQuery<'_, ST> {}
+impl<C, ST, Id> RunQueryDsl<C> for ScopedQuery<'_, ST, Id> {}

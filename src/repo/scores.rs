@@ -11,7 +11,7 @@ use crate::db::{
     schema::{scales, scores},
 };
 
-use crate::repo::{patients::Scope, scoped::ScopedQuery, sessions::CompletedSession};
+use crate::repo::{patients::Scope, scoped::ScopedSql, sessions::CompletedSession};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = scales)]
@@ -110,7 +110,9 @@ pub fn progress_rows(
     scope: Scope<'_>,
 ) -> QueryResult<(Vec<ScorePoint>, Vec<CompletedSession>)> {
     type Row = (Text, Text, Text, Nullable<Text>, Nullable<Text>, Nullable<Double>, Nullable<Text>, Timestamp);
-    let query = ScopedQuery::<Row>::new(scope, None, |filter| {
+    /// The statement's name among prepared statements (see `ScopedQuery`).
+    struct Progress;
+    static PROGRESS: ScopedSql = ScopedSql::new(|filter| {
         format!(
             "SELECT 'score' AS kind, id, patient_id, scale_code, rater, value, session_id, recorded_at AS at \
              FROM scores WHERE {filter} \
@@ -119,7 +121,14 @@ pub fn progress_rows(
              FROM sessions WHERE {filter} AND status = 'completed'"
         )
     });
-    let rows = crate::db::natively!(conn, |c| query.load::<ProgressRow>(c))?;
+    let rows = match scope {
+        Scope::Own { account_id, clinic_id } => {
+            crate::db::natively!(conn, |c| PROGRESS.own::<Row, Progress>(account_id, clinic_id).load::<ProgressRow>(c))
+        }
+        Scope::InClinic { patient_id, clinic_id } => crate::db::natively!(conn, |c| PROGRESS
+            .in_clinic::<Row, Progress>(patient_id, clinic_id)
+            .load::<ProgressRow>(c)),
+    }?;
     let (mut points, mut sessions) = (Vec::new(), Vec::new());
     for r in rows {
         match (r.kind.as_str(), r.scale_code, r.rater, r.value) {
