@@ -632,16 +632,22 @@ async fn reminder_emails_escape_html_and_match_the_snapshot() {
     assert_eq!(redacted, expected);
 }
 
-/// Both lists come from one statement: each keeps its own order and its own `limit`, and the
-/// patient sees what staff see.
-#[tokio::test]
-async fn upcoming_and_past_are_each_ordered_and_limited_on_their_own() {
-    let app = TestApp::spawn().await;
-    let fx = fixture(&app, true).await;
+/// The fixture after the dispatcher's run on 2026-03-18 12:00 (several sent, the rest upcoming),
+/// with the run's report and staff's and the patient's access tokens.
+async fn dispatched(app: &TestApp) -> (Fx, aftercare::jobs::dispatch::DispatchReport, String, String) {
+    let fx = fixture(app, true).await;
     app.clock.set(at("2026-03-18T12:00:00Z"));
     let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
     assert!(report.sent >= 3, "several sent: {report:?}");
-    let (staff, patient) = tokens(&app).await;
+    let (staff, patient) = tokens(app).await;
+    (fx, report, staff, patient)
+}
+
+/// Each list keeps its own order and its own `limit`, and the patient sees what staff see.
+#[tokio::test]
+async fn upcoming_and_past_are_each_ordered_and_limited_on_their_own() {
+    let app = TestApp::spawn().await;
+    let (fx, report, staff, patient) = dispatched(&app).await;
 
     let all = reminders(&app, &staff, &fx.pid).await;
     let (up, past) = (all["upcoming"].as_array().unwrap(), all["past"].as_array().unwrap());
@@ -668,48 +674,41 @@ async fn upcoming_and_past_are_each_ordered_and_limited_on_their_own() {
 #[tokio::test]
 async fn each_listed_reminder_is_written_as_its_own_view_is() {
     let app = TestApp::spawn().await;
-    let fx = fixture(&app, true).await;
-    app.clock.set(at("2026-03-18T12:00:00Z"));
-    let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
-    assert!(report.sent >= 3, "several sent: {report:?}");
-    let (staff, patient) = tokens(&app).await;
-    let list = |token: String| {
-        let app = &app;
-        async move {
-            let res = app.get("/api/v1/me/reminders?limit=200", Some(&token)).await;
-            assert_eq!(res.status(), 200);
-            res.text().await.unwrap()
-        }
+    let (fx, _, staff, patient) = dispatched(&app).await;
+    // A 200's body as sent.
+    let body = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
     };
-    let staff_list = || async {
-        app.get(&format!("/api/v1/patients/{}/reminders?limit=200", fx.pid), Some(&staff)).await.text().await.unwrap()
+    // The patient's list and staff's list of the same reminders.
+    let pages = || async {
+        let staff_path = format!("/api/v1/patients/{}/reminders?limit=200", fx.pid);
+        [
+            body(app.get("/api/v1/me/reminders?limit=200", Some(&patient)).await).await,
+            body(app.get(&staff_path, Some(&staff)).await).await,
+        ]
     };
-    let before: Value = serde_json::from_str(&list(patient.clone()).await).unwrap();
-    let upcoming: Vec<String> =
-        before["upcoming"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
-    let ids: Vec<String> = upcoming
-        .iter()
-        .cloned()
-        .chain(before["past"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()))
-        .collect();
+    let [before, _] = pages().await;
+    let before: Value = serde_json::from_str(&before).unwrap();
+    let id = |r: &Value| r["id"].as_str().unwrap().to_owned();
+    let upcoming: Vec<String> = before["upcoming"].as_array().unwrap().iter().map(id).collect();
+    let ids: Vec<String> = upcoming.iter().cloned().chain(before["past"].as_array().unwrap().iter().map(id)).collect();
     assert!(ids.len() == 30 && upcoming.len() >= 2, "{before}");
 
     // A snoozed reminder: scheduled, neither sent nor done.
     let path = format!("/api/v1/me/reminders/{}/snooze", upcoming[0]);
-    let snoozed = app.post(&path, &json!({"minutes": 45}), Some(&patient)).await.text().await.unwrap();
+    let snoozed = body(app.post(&path, &json!({"minutes": 45}), Some(&patient)).await).await;
     assert!(snoozed.contains("\"sent_at\":null,\"done_at\":null"), "{snoozed}");
-    for page in [list(patient.clone()).await, staff_list().await] {
+    for page in pages().await {
         assert!(page.contains(&snoozed), "the listed reminder differs from\n{snoozed}\nin\n{page}");
     }
     // Then every reminder done: sent ones keep their send time, pending ones are skipped.
     let mut views = Vec::new();
     for id in &ids {
-        let res = app.post(&format!("/api/v1/me/reminders/{id}/done"), &json!({}), Some(&patient)).await;
-        assert_eq!(res.status(), 200);
-        views.push(res.text().await.unwrap());
+        views.push(body(app.post(&format!("/api/v1/me/reminders/{id}/done"), &json!({}), Some(&patient)).await).await);
     }
     assert!(views.iter().any(|v| v.contains("\"status\":\"sent\"")), "some were sent");
-    for page in [list(patient.clone()).await, staff_list().await] {
+    for page in pages().await {
         for view in &views {
             assert!(page.contains(view.as_str()), "the listed reminder differs from\n{view}\nin\n{page}");
         }
