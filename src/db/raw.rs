@@ -33,7 +33,7 @@ pub enum RawInstant {
     /// Microseconds since 1970-01-01: what PostgreSQL sends (a count of microseconds), and SQLite's
     /// text as we store it, read straight into one.
     UnixMicros(i64),
-    /// Any other text SQLite holds, as diesel parses it.
+    /// Any other value SQLite holds (another text layout, a Julian day number), as diesel parses it.
     Naive(NaiveDateTime),
 }
 
