@@ -514,7 +514,7 @@ pub async fn get_session_adherence(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+    use chrono::{NaiveDateTime, TimeZone, Utc};
     use diesel::{
         Connection, IntoSql, RunQueryDsl,
         dsl::sql,
@@ -525,19 +525,7 @@ mod tests {
 
     use super::*;
 
-    /// Texts: mostly plain, often with quotes, backslashes, controls and non-ASCII.
-    fn text() -> impl Strategy<Value = String> {
-        prop_oneof!["[a-z0-9_-]{1,12}", any::<String>(), r#"["\\\x00-\x1f\x7fé→😀a]{0,12}"#]
-    }
-
-    /// An instant as we store them: years 0–9999, whole microseconds (often whole seconds or ms).
-    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-        (
-            -62_167_219_200i64..253_402_300_800,
-            prop_oneof![Just(0u32), (0..1000u32).prop_map(|ms| ms * 1000), 0..1_000_000u32],
-        )
-            .prop_map(|(secs, micros)| DateTime::from_timestamp(secs, micros * 1000).unwrap_or_default())
-    }
+    use crate::http::json::arbitrary::{instant, text};
 
     fn reminder() -> impl Strategy<Value = Reminder> {
         (

@@ -351,6 +351,27 @@ impl Serialize for RawJson {
     }
 }
 
+/// Values for the property tests of views written by hand.
+#[cfg(test)]
+pub(crate) mod arbitrary {
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+
+    /// Texts: mostly plain, often with quotes, backslashes, controls and non-ASCII.
+    pub fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-zA-Z0-9 @.:_-]{1,24}", any::<String>(), r#"["\\\x00-\x1f\x7fé→😀a]{0,12}"#]
+    }
+
+    /// An instant as we store them: years 0–9999, whole microseconds (often whole seconds or ms).
+    pub fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        (
+            -62_167_219_200i64..253_402_300_800,
+            prop_oneof![Just(0u32), (0..1000u32).prop_map(|ms| ms * 1000), 0..1_000_000u32],
+        )
+            .prop_map(|(secs, micros)| DateTime::from_timestamp(secs, micros * 1000).unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,11 +528,6 @@ mod tests {
             String::from_utf8(out.finish().unwrap()).unwrap()
         }
 
-        /// Texts: mostly plain, often with quotes, backslashes, controls and non-ASCII.
-        fn text() -> impl Strategy<Value = String> {
-            prop_oneof!["[a-zA-Z0-9 @.:_-]{0,24}", any::<String>(), r#"["\\\x00-\x1f\x7fé→😀a]{0,12}"#,]
-        }
-
         /// An item of a page, written by hand.
         #[derive(serde::Serialize)]
         struct Item {
@@ -533,8 +549,8 @@ mod tests {
         proptest! {
             #[test]
             fn a_page_is_written_as_serde_json_writes_it(
-                names in prop::collection::vec(text(), 0..4),
-                next_cursor in option::of(text()),
+                names in prop::collection::vec(crate::http::json::arbitrary::text(), 0..4),
+                next_cursor in option::of(crate::http::json::arbitrary::text()),
             ) {
                 let page = Page { items: names.into_iter().map(|name| Item { name }).collect(), next_cursor };
                 prop_assert_eq!(written(&page), serde_json::to_string(&page).unwrap());

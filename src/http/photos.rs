@@ -10,7 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     domain::scales::ScaleDef,
     error::{ApiError, ApiResult, ErrorCode},
-    http::extract::{AuthUser, Json, parse_json},
+    http::{
+        extract::{AuthUser, Json, parse_json},
+        json::Fast,
+    },
     media::chart,
     repo::patients::Patient,
     services::{
@@ -305,17 +308,17 @@ pub async fn get_patient_progress(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<ProgressView>> {
+) -> ApiResult<Fast<ProgressView>> {
     user.require_staff().map_err(|_| ApiError::not_found())?;
-    Ok(web::Json(scores::progress_of(&state, &user, Some(&id)).await?))
+    Ok(Fast(scores::progress_of(&state, &user, Some(&id)).await?))
 }
 
 /// The patient's own progress.
 #[utoipa::path(get, path = "/api/v1/me/progress", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = ProgressView),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
-pub async fn get_my_progress(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<ProgressView>> {
-    Ok(web::Json(scores::progress_of(&state, &user, None).await?))
+pub async fn get_my_progress(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Fast<ProgressView>> {
+    Ok(Fast(scores::progress_of(&state, &user, None).await?))
 }
 
 async fn chart_for(state: &AppState, user: &AuthUser, id: &str, png: bool) -> ApiResult<HttpResponse> {

@@ -14,7 +14,10 @@ use crate::{
         scales::{Direction, Rater, ScaleDef, meaningful, score_value},
     },
     error::{ApiError, ApiResult, FieldError},
-    http::extract::AuthUser,
+    http::{
+        extract::AuthUser,
+        json::{JsonWriter, WriteJson},
+    },
     repo::{
         audit as audit_repo,
         patients::Patient,
@@ -305,5 +308,140 @@ fn build_progress(
             .into_iter()
             .map(|s| SessionMark { performed_at: from_db(s.performed_at), id: s.id })
             .collect(),
+    }
+}
+
+/// Progress written by hand, byte for byte as serde writes it (a test checks arbitrary views): serde
+/// escaped every key and text a byte at a time, ~7 % of a progress read.
+impl WriteJson for ProgressView {
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"patient_id\":");
+        out.str(&self.patient_id);
+        out.raw(",\"scales\":[");
+        for (i, s) in self.scales.iter().enumerate() {
+            out.raw(if i == 0 { "{\"scale\":" } else { ",{\"scale\":" });
+            out.str(&s.scale);
+            out.raw(",\"name\":");
+            out.str(&s.name);
+            out.raw(",\"rater\":");
+            out.value(&s.rater);
+            out.raw(",\"direction\":");
+            out.value(&s.direction);
+            out.raw(",\"min\":");
+            out.value(&s.min);
+            out.raw(",\"max\":");
+            out.value(&s.max);
+            out.raw(",\"series\":[");
+            for (j, p) in s.series.iter().enumerate() {
+                out.raw(if j == 0 { "{\"at\":" } else { ",{\"at\":" });
+                out.instant(&p.at);
+                out.raw(",\"value\":");
+                out.value(&p.value);
+                out.raw(",\"session_id\":");
+                out.opt_str(p.session_id.as_deref());
+                out.raw(",\"score_id\":");
+                out.str(&p.score_id);
+                out.raw("}");
+            }
+            out.raw("],\"baseline\":");
+            out.value(&s.baseline);
+            out.raw(",\"latest\":");
+            out.value(&s.latest);
+            out.raw(",\"change\":");
+            out.value(&s.change);
+            out.raw(",\"improved\":");
+            out.bool(s.improved);
+            out.raw(",\"clinically_meaningful\":");
+            match s.clinically_meaningful {
+                Some(b) => out.bool(b),
+                None => out.raw("null"),
+            }
+            out.raw("}");
+        }
+        out.raw("],\"sessions\":[");
+        for (i, m) in self.sessions.iter().enumerate() {
+            out.raw(if i == 0 { "{\"id\":" } else { ",{\"id\":" });
+            out.str(&m.id);
+            out.raw(",\"performed_at\":");
+            out.instant(&m.performed_at);
+            out.raw("}");
+        }
+        out.raw("]}");
+    }
+
+    fn size_hint(&self) -> usize {
+        let series: usize = self.scales.iter().map(|s| 220 + s.series.len() * 120).sum();
+        64 + self.patient_id.len() + series + self.sessions.len() * 80
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::{option, prelude::*};
+
+    use super::*;
+    use crate::http::json::arbitrary::{instant, text as arbitrary_text};
+
+    /// Any number, including those serde_json writes as `null` (not finite).
+    fn number() -> impl Strategy<Value = f64> {
+        prop_oneof![any::<f64>(), -10.0..10.0f64, Just(f64::NAN), Just(f64::INFINITY), Just(0.0)]
+    }
+
+    fn scale() -> impl Strategy<Value = ScaleProgress> {
+        let point = (instant(), number(), option::of(arbitrary_text()), arbitrary_text())
+            .prop_map(|(at, value, session_id, score_id)| ProgressPoint { at, value, session_id, score_id });
+        (
+            (
+                arbitrary_text(),
+                arbitrary_text(),
+                prop_oneof![Just(Rater::Clinician), Just(Rater::Patient), Just(Rater::Automatic)],
+            ),
+            (prop_oneof![Just(Direction::LowerIsBetter), Just(Direction::HigherIsBetter)], number(), number()),
+            prop::collection::vec(point, 0..4),
+            (number(), number(), number(), any::<bool>(), option::of(any::<bool>())),
+        )
+            .prop_map(
+                |(
+                    (scale, name, rater),
+                    (direction, min, max),
+                    series,
+                    (baseline, latest, change, improved, clinically_meaningful),
+                )| {
+                    ScaleProgress {
+                        scale,
+                        name,
+                        rater,
+                        direction,
+                        min,
+                        max,
+                        series,
+                        baseline,
+                        latest,
+                        change,
+                        improved,
+                        clinically_meaningful,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn progress_is_written_as_serde_writes_it(
+            patient_id in arbitrary_text(),
+            scales in prop::collection::vec(scale(), 0..4),
+            sessions in prop::collection::vec((arbitrary_text(), instant()), 0..4),
+        ) {
+            let view = ProgressView {
+                patient_id,
+                scales,
+                sessions: sessions.into_iter().map(|(id, performed_at)| SessionMark { id, performed_at }).collect(),
+            };
+            let mut out = JsonWriter::with_capacity(view.size_hint());
+            view.write_json(&mut out);
+            let ours = String::from_utf8(out.finish().map_err(|e| TestCaseError::fail(e.to_string()))?)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(ours, serde_json::to_string(&view).map_err(|e| TestCaseError::fail(e.to_string()))?);
+        }
     }
 }
