@@ -1255,14 +1255,25 @@ fn print_summary(cfg: &Config, label: &str, reports: &[SizeReport]) {
     let small = reports.iter().find(|r| r.size.label == "small");
     let large = reports.iter().find(|r| r.size.label == "large");
     if let (Some(small), Some(large)) = (small, large) {
-        println!("  10× data (large ÷ small), latency:");
+        // The two sizes run minutes apart, and the machine's speed moves between them: each p50 is
+        // taken relative to the single-query ceiling's p50 of its own run, as every other figure.
+        let ceiling_p50 = |r: &SizeReport| {
+            r.results.iter().find(|(s, _)| *s == Scenario::OneQuery).map(|(_, m)| m.p50_us).unwrap_or(f64::NAN)
+        };
+        let drift = ceiling_p50(large) / ceiling_p50(small);
+        println!(
+            "  10× data (large ÷ small), latency; the ceiling's own p50 moved ×{drift:.2} between the two runs, \
+             and the target is judged on each p50 relative to its run's ceiling:"
+        );
         for ((scenario, s), (_, l)) in small.results.iter().zip(&large.results).filter(|((s, _), _)| !s.is_ceiling()) {
             let (p50, p99) = (l.p50_us / s.p50_us, l.p99_us / s.p99_us);
+            let relative = p50 / drift;
             println!(
-                "    {:<38} p50 ×{p50:.2}, p99 ×{p99:.2}, req/s ×{:.2} (p50 < ×{SCALE_TARGET}): {}",
+                "    {:<38} p50 ×{p50:.2} (÷ ceiling ×{relative:.2}), p99 ×{p99:.2}, req/s ×{:.2} (p50 ÷ ceiling < \
+                 ×{SCALE_TARGET}): {}",
                 scenario.label(),
                 l.rps / s.rps,
-                yes(p50 < SCALE_TARGET)
+                yes(relative < SCALE_TARGET)
             );
         }
     }
