@@ -317,61 +317,85 @@ impl WriteJson for ProgressView {
     fn write_json(&self, out: &mut JsonWriter) {
         out.raw("{\"patient_id\":");
         out.str(&self.patient_id);
-        out.raw(",\"scales\":[");
-        for (i, s) in self.scales.iter().enumerate() {
-            out.raw(if i == 0 { "{\"scale\":" } else { ",{\"scale\":" });
-            out.str(&s.scale);
-            out.raw(",\"name\":");
-            out.str(&s.name);
-            out.raw(",\"rater\":");
-            out.value(&s.rater);
-            out.raw(",\"direction\":");
-            out.value(&s.direction);
-            out.raw(",\"min\":");
-            out.value(&s.min);
-            out.raw(",\"max\":");
-            out.value(&s.max);
-            out.raw(",\"series\":[");
-            for (j, p) in s.series.iter().enumerate() {
-                out.raw(if j == 0 { "{\"at\":" } else { ",{\"at\":" });
-                out.instant(&p.at);
-                out.raw(",\"value\":");
-                out.value(&p.value);
-                out.raw(",\"session_id\":");
-                out.opt_str(p.session_id.as_deref());
-                out.raw(",\"score_id\":");
-                out.str(&p.score_id);
-                out.raw("}");
-            }
-            out.raw("],\"baseline\":");
-            out.value(&s.baseline);
-            out.raw(",\"latest\":");
-            out.value(&s.latest);
-            out.raw(",\"change\":");
-            out.value(&s.change);
-            out.raw(",\"improved\":");
-            out.bool(s.improved);
-            out.raw(",\"clinically_meaningful\":");
-            match s.clinically_meaningful {
-                Some(b) => out.bool(b),
-                None => out.raw("null"),
-            }
-            out.raw("}");
-        }
-        out.raw("],\"sessions\":[");
-        for (i, m) in self.sessions.iter().enumerate() {
-            out.raw(if i == 0 { "{\"id\":" } else { ",{\"id\":" });
-            out.str(&m.id);
-            out.raw(",\"performed_at\":");
-            out.instant(&m.performed_at);
-            out.raw("}");
-        }
-        out.raw("]}");
+        out.raw(",\"scales\":");
+        out.list(&self.scales);
+        out.raw(",\"sessions\":");
+        out.list(&self.sessions);
+        out.raw("}");
     }
 
     fn size_hint(&self) -> usize {
-        let series: usize = self.scales.iter().map(|s| 220 + s.series.len() * 120).sum();
-        64 + self.patient_id.len() + series + self.sessions.len() * 80
+        let scales: usize = self.scales.iter().map(WriteJson::size_hint).sum();
+        64 + self.patient_id.len() + scales + self.sessions.iter().map(WriteJson::size_hint).sum::<usize>()
+    }
+}
+
+impl WriteJson for ScaleProgress {
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"scale\":");
+        out.str(&self.scale);
+        out.raw(",\"name\":");
+        out.str(&self.name);
+        out.raw(",\"rater\":");
+        out.value(&self.rater);
+        out.raw(",\"direction\":");
+        out.value(&self.direction);
+        out.raw(",\"min\":");
+        out.value(&self.min);
+        out.raw(",\"max\":");
+        out.value(&self.max);
+        out.raw(",\"series\":");
+        out.list(&self.series);
+        out.raw(",\"baseline\":");
+        out.value(&self.baseline);
+        out.raw(",\"latest\":");
+        out.value(&self.latest);
+        out.raw(",\"change\":");
+        out.value(&self.change);
+        out.raw(",\"improved\":");
+        out.bool(self.improved);
+        out.raw(",\"clinically_meaningful\":");
+        match self.clinically_meaningful {
+            Some(b) => out.bool(b),
+            None => out.raw("null"),
+        }
+        out.raw("}");
+    }
+
+    fn size_hint(&self) -> usize {
+        220 + self.series.len() * 120
+    }
+}
+
+impl WriteJson for ProgressPoint {
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"at\":");
+        out.instant(&self.at);
+        out.raw(",\"value\":");
+        out.value(&self.value);
+        out.raw(",\"session_id\":");
+        out.opt_str(self.session_id.as_deref());
+        out.raw(",\"score_id\":");
+        out.str(&self.score_id);
+        out.raw("}");
+    }
+
+    fn size_hint(&self) -> usize {
+        120
+    }
+}
+
+impl WriteJson for SessionMark {
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"id\":");
+        out.str(&self.id);
+        out.raw(",\"performed_at\":");
+        out.instant(&self.performed_at);
+        out.raw("}");
+    }
+
+    fn size_hint(&self) -> usize {
+        80
     }
 }
 
