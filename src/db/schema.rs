@@ -160,7 +160,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_events (id) {
+    audit_events (clinic_id, id) {
         id -> Text,
         clinic_id -> Text,
         actor_account_id -> Nullable<Text>,
