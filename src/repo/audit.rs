@@ -1,7 +1,7 @@
 //! Audit events: who read or changed which patient's data, when, in which request.
 
 use chrono::NaiveDateTime;
-use diesel::{connection::SimpleConnection, prelude::*};
+use diesel::{connection::SimpleConnection, dsl, prelude::*};
 
 use crate::db::{DbConnection, schema::audit_events};
 
@@ -67,7 +67,16 @@ pub fn insert_batch(conn: &mut DbConnection, events: &[AuditEvent]) -> QueryResu
     }
 }
 
-/// A page of a clinic's events, newest first.
+/// Rows of `clinic_id`, tested on each row found rather than used to find rows (`clinic_id || ''`
+/// is not a column an index could be searched by). A patient's events are found along the patient
+/// index, where SQLite would otherwise prefer the clinic's range of the table's own key (it holds
+/// every column, the index needs a lookup per row) and read all of the clinic's events for one
+/// patient's.
+fn of_clinic(clinic_id: &str) -> dsl::Eq<dsl::Concat<audit_events::clinic_id, &'static str>, &str> {
+    audit_events::clinic_id.concat("").eq(clinic_id)
+}
+
+/// A page of a clinic's events, newest first, of one patient's if `patient_id` is given.
 pub fn find_page(
     conn: &mut DbConnection,
     clinic_id: &str,
@@ -75,21 +84,80 @@ pub fn find_page(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<AuditEvent>> {
-    let mut q = audit_events::table.filter(audit_events::clinic_id.eq(clinic_id)).into_boxed();
-    if let Some(p) = patient_id {
-        q = q.filter(audit_events::patient_id.eq(p));
-    }
+    let mut q = match patient_id {
+        Some(p) => audit_events::table.filter(audit_events::patient_id.eq(p)).filter(of_clinic(clinic_id)).into_boxed(),
+        None => audit_events::table.filter(audit_events::clinic_id.eq(clinic_id)).into_boxed(),
+    };
     if let Some(c) = after {
         q = q.filter(audit_events::id.lt(c));
     }
     q.order(audit_events::id.desc()).limit(limit).select(AuditEvent::as_select()).load(conn)
 }
 
-/// Every audit event about a patient, oldest first (their right of access covers who saw what).
-pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResult<Vec<AuditEvent>> {
+/// Every audit event about a patient of `clinic_id`, oldest first (their right of access covers
+/// who saw what).
+pub fn find_for_patient(conn: &mut DbConnection, clinic_id: &str, patient_id: &str) -> QueryResult<Vec<AuditEvent>> {
     audit_events::table
         .filter(audit_events::patient_id.eq(patient_id))
+        .filter(of_clinic(clinic_id))
         .order(audit_events::id.asc())
         .select(AuditEvent::as_select())
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::{Connection, RunQueryDsl, SqliteConnection, sql_types::Text};
+    use diesel_migrations::MigrationHarness;
+
+    /// SQLite's plan for a statement, a line per step.
+    fn plan(c: &mut SqliteConnection, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = Text)]
+            detail: String,
+        }
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<Step>(c)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.detail)
+            .collect()
+    }
+
+    /// Audit events grow with every read, so nothing that looks them up may read them all: the
+    /// shapes of the statements above and of erasure's (`repo::erasure`), on the migrated schema.
+    #[test]
+    fn audit_events_are_found_by_clinic_or_patient_without_a_scan_or_a_sort() {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        c.run_pending_migrations(crate::db::SQLITE_MIGRATIONS).unwrap();
+        let statements = [
+            // find_page, the clinic's events, newest first, after a cursor
+            ("SELECT * FROM audit_events WHERE clinic_id = ? AND id < ? ORDER BY id DESC LIMIT 50", "PRIMARY KEY"),
+            // find_page filtered by patient
+            (
+                "SELECT * FROM audit_events WHERE patient_id = ? AND clinic_id || '' = ? AND id < ? ORDER BY id DESC \
+                 LIMIT 50",
+                "audit_events_patient_idx",
+            ),
+            // find_for_patient (export)
+            (
+                "SELECT * FROM audit_events WHERE patient_id = ? AND clinic_id || '' = ? ORDER BY id",
+                "audit_events_patient_idx",
+            ),
+            // erasure: the patient taken out of their events
+            (
+                "UPDATE audit_events SET patient_id = NULL, resource_id = NULL WHERE patient_id = ?",
+                "audit_events_patient_idx",
+            ),
+        ];
+        for (sql, index) in statements {
+            let steps = plan(&mut c, sql);
+            assert!(steps.iter().all(|s| !s.starts_with("SCAN") && !s.contains("TEMP B-TREE")), "{sql}: {steps:?}");
+            assert!(
+                steps.iter().any(|s| s.starts_with("SEARCH audit_events") && s.contains(index)),
+                "{sql}: {steps:?}"
+            );
+        }
+    }
 }

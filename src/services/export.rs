@@ -123,12 +123,12 @@ fn zip_error(e: impl std::fmt::Display) -> ApiError {
 /// Builds the export archive of `patient` in a temporary file, rewound, ready to stream.
 pub async fn export(state: &AppState, user: &AuthUser, patient: Patient) -> ApiResult<std::fs::File> {
     let now = state.now();
-    let pid = patient.id.clone();
+    let (pid, clinic) = (patient.id.clone(), patient.clinic_id.clone());
     state.audit.flush().await; // the access log includes the latest reads
     let (rec, access) = state
         .db
         .run(move |c| {
-            let access = audit_repo::find_for_patient(c, &pid)?;
+            let access = audit_repo::find_for_patient(c, &clinic, &pid)?;
             Ok((record::load(c, patient)?, access))
         })
         .await?;
