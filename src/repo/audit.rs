@@ -1,7 +1,7 @@
 //! Audit events: who read or changed which patient's data, when, in which request.
 
 use chrono::NaiveDateTime;
-use diesel::{connection::SimpleConnection, dsl, prelude::*};
+use diesel::{dsl, prelude::*};
 
 use crate::db::{DbConnection, schema::audit_events};
 
@@ -45,26 +45,6 @@ pub fn insert_events(conn: &mut DbConnection, events: &[AuditEvent]) -> QueryRes
         }
         Ok(n)
     })
-}
-
-/// Inserts a batch of read events gathered by the audit writer ([`insert_events`]). On SQLite the
-/// batch's dirty pages stay in memory until it commits (`cache_spill` off for its duration): a
-/// batch touches one page of the patient index per patient, more pages than SQLite's 2 MB cache
-/// holds under a read load, and spilling them into the WAL mid-transaction wrote and re-read
-/// each of them once more. They are bounded by the batch (`services::audit`): at most one index
-/// page per event and the pages its rows are appended to. The setting is restored whatever the
-/// insert's outcome.
-pub fn insert_batch(conn: &mut DbConnection, events: &[AuditEvent]) -> QueryResult<usize> {
-    match conn {
-        DbConnection::Sqlite(c) => {
-            c.batch_execute("PRAGMA cache_spill = OFF")?;
-            let stored = insert_events(conn, events);
-            let restored = conn.batch_execute("PRAGMA cache_spill = ON");
-            let n = stored?;
-            restored.map(|()| n)
-        }
-        DbConnection::Postgres(_) => insert_events(conn, events),
-    }
 }
 
 /// Rows of `clinic_id`, tested on each row found rather than used to find rows (`clinic_id || ''`

@@ -128,7 +128,7 @@ impl AuditSink {
                         let count = events.len();
                         let stored = db
                             .write(move |c| -> Result<usize, crate::db::DbError> {
-                                Ok(audit::insert_batch(c, &events)?)
+                                Ok(audit::insert_events(c, &events)?)
                             })
                             .await;
                         if let Err(e) = stored {
