@@ -355,6 +355,48 @@ mod tests {
         assert_eq!((used.qpsg, used.stat4, used.memstatus_off, used.multi_thread), (1, 0, 1, 1));
     }
 
+    /// Every pooled SQLite connection gets the settings `Manager::connect` gives it (a pool may
+    /// open a connection at any time, so none may miss one).
+    #[test]
+    fn pooled_sqlite_connections_have_our_settings() {
+        use diesel::{RunQueryDsl, sql_types::Text};
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = Text)]
+            value: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("a.db").display())).unwrap();
+        let db = Db::connect(&url, 2, Duration::from_secs(5)).unwrap();
+        let (mut first, mut second) = (db.get().unwrap(), db.get().unwrap());
+        for conn in [&mut first, &mut second] {
+            let DbConnection::Sqlite(c) = &mut **conn else { panic!("a SQLite connection") };
+            // (pragma, its column); `wal_autocheckpoint` has no table-valued function
+            let mut settings: Vec<String> = [
+                ("foreign_keys", "foreign_keys"),
+                ("busy_timeout", "timeout"),
+                ("journal_mode", "journal_mode"),
+                ("synchronous", "synchronous"),
+            ]
+            .map(|(name, column)| {
+                diesel::sql_query(format!("SELECT CAST({column} AS TEXT) AS value FROM pragma_{name}"))
+                    .get_result::<Setting>(c)
+                    .unwrap()
+                    .value
+            })
+            .into();
+            #[derive(diesel::QueryableByName)]
+            struct Checkpoint {
+                #[diesel(sql_type = diesel::sql_types::Integer)]
+                wal_autocheckpoint: i32,
+            }
+            let pages = diesel::sql_query("PRAGMA wal_autocheckpoint").get_result::<Checkpoint>(c).unwrap();
+            settings.push(pages.wal_autocheckpoint.to_string());
+            // synchronous 1 = NORMAL
+            assert_eq!(settings, ["1", "10000", "wal", "1", "10000"]);
+        }
+    }
+
     #[test]
     fn stored_instants_keep_microseconds() {
         let t = DateTime::parse_from_rfc3339("2026-03-29T01:02:03.123456789Z").unwrap().to_utc();
