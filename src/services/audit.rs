@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{
     db::{Db, new_id, to_db},
+    domain::Role,
     http::extract::AuthUser,
     repo::audit::{self, AuditEvent},
 };
@@ -55,6 +56,8 @@ pub fn event(
     patient_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> AuditEvent {
+    // A patient acts only on their own record; erasure finds the account's events by it.
+    debug_assert!(user.role != Role::Patient || patient_id.is_some(), "a patient's event names the patient");
     AuditEvent {
         id: new_id(),
         clinic_id: user.clinic_id.clone(),

@@ -309,6 +309,24 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
     assert_eq!(all_files(&photos_dir).len(), 2, "nothing was touched");
     ok(app.get(&path, Some(&fx.staff)).await, 200).await;
 
+    // The patient's own actions name the patient: erasure finds the account's events by it.
+    ok(app.get("/api/v1/me/reminders", Some(&fx.patient)).await, 200).await;
+    ok(app.get("/api/v1/me", Some(&fx.patient)).await, 200).await;
+    let log = ok(app.get("/api/v1/audit-events?limit=200", Some(&fx.staff)).await, 200).await;
+    let by_patient: Vec<&Value> =
+        log["items"].as_array().unwrap().iter().filter(|e| e["actor_role"] == "patient").collect();
+    assert!(by_patient.len() >= 4, "{log}");
+    assert!(by_patient.iter().all(|e| e["patient_id"] == fx.pid.as_str()), "{log}");
+    let account = by_patient[0]["actor_account_id"].as_str().unwrap().to_owned();
+    let staff_events: Vec<String> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_role"] == "admin")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!staff_events.is_empty(), "{log}");
+
     let report = ok(erase(json!({"confirm_patient_id": fx.pid}), fx.staff.clone()).await, 200).await;
     assert_eq!(report["patient_id"], fx.pid.as_str());
     assert_eq!(report["photo_files_deleted"], 2);
@@ -325,8 +343,8 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
     assert_problem(app.get(&path, Some(&fx.staff)).await, 404, "not_found").await;
     let res = app.post("/api/v1/auth/login", &json!({"email": "jane@x.example", "password": PASSWORD}), None).await;
     assert_problem(res, 401, "invalid_credentials").await;
-    let pid = fx.pid.clone();
-    let (reminders, about_patient, erase_events) = app
+    let (pid, of_account) = (fx.pid.clone(), account.clone());
+    let (reminders, about_patient, by_account, erase_events) = app
         .state
         .db
         .run(move |c| {
@@ -334,18 +352,26 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
             use diesel::prelude::*;
             let r: i64 = reminders::table.filter(reminders::patient_id.eq(&pid)).count().get_result(c)?;
             let a: i64 = audit_events::table.filter(audit_events::patient_id.eq(&pid)).count().get_result(c)?;
+            let by: i64 =
+                audit_events::table.filter(audit_events::actor_account_id.eq(&of_account)).count().get_result(c)?;
             let e: i64 = audit_events::table.filter(audit_events::action.eq("erase")).count().get_result(c)?;
-            Ok((r, a, e))
+            Ok((r, a, by, e))
         })
         .await
         .unwrap();
-    assert_eq!((reminders, about_patient, erase_events), (0, 0, 1));
+    assert_eq!((reminders, about_patient, by_account, erase_events), (0, 0, 0, 1));
     let sent = deliver_due_reminders(&app.state, at("2026-04-30T12:00:00Z")).await.unwrap();
     assert_eq!(sent.claimed, 0, "nothing is left to send");
     let log = ok(app.get("/api/v1/audit-events?limit=200", Some(&fx.staff)).await, 200).await;
     let items = log["items"].as_array().unwrap();
     assert!(items.len() > 5, "the audit trail stays");
     assert!(items.iter().all(|e| e["patient_id"].is_null()), "de-identified");
+    assert!(items.iter().all(|e| e["actor_account_id"] != account.as_str()), "the patient's login is out too");
+    assert!(items.iter().filter(|e| e["actor_role"] == "patient").all(|e| e["actor_account_id"].is_null()));
+    for id in &staff_events {
+        let e = items.iter().find(|e| e["id"] == id.as_str()).unwrap();
+        assert!(e["actor_account_id"].is_string(), "the staff's actions keep who did them: {e}");
+    }
     assert!(items.iter().any(|e| e["action"] == "erase"));
     let res = erase(json!({"confirm_patient_id": fx.pid}), fx.staff.clone()).await;
     assert_problem(res, 404, "not_found").await;
