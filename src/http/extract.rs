@@ -8,12 +8,12 @@ use serde::de::DeserializeOwned;
 use crate::{
     domain::Role,
     error::{ApiError, ErrorCode, FieldError},
-    http::middleware::RequestId,
+    http::{middleware::RequestId, strict_json::Strict},
     state::AppState,
 };
 
 /// A JSON body: `application/json` (or `+json`) only, bounded in size, unknown fields refused
-/// by the target type. Syntax errors are 400 `malformed_json`; well-formed JSON of the wrong
+/// by the target type, every struct an object (not an array of its fields). Syntax errors are 400 `malformed_json`; well-formed JSON of the wrong
 /// shape is 422 with the path of the offending field.
 pub struct Json<T>(pub T);
 
@@ -66,7 +66,7 @@ fn too_large(limit: usize) -> ApiError {
 /// Deserializes strictly, turning serde's complaint into a field error.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
+    let result: Result<T, _> = serde_path_to_error::deserialize(Strict(&mut *de));
     match result {
         Ok(value) => {
             de.end().map_err(|e| ApiError::new(ErrorCode::MalformedJson, strip_position(&e.to_string())))?;
@@ -78,11 +78,18 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             let message = strip_position(&inner.to_string());
             match inner.classify() {
                 serde_json::error::Category::Data => Err(ApiError::validation(vec![field_error(&path, &message)])),
+                // serde_json reports an enum given a number, boolean, null or array as the syntax
+                // error "expected value", though the JSON is fine: it is a field of the wrong type.
+                _ if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
+                    Err(ApiError::validation(vec![FieldError::new(path, ENUM_TYPE_MESSAGE)]))
+                }
                 _ => Err(ApiError::new(ErrorCode::MalformedJson, message)),
             }
         }
     }
 }
+
+const ENUM_TYPE_MESSAGE: &str = "invalid type: expected a string, one of the documented values";
 
 /// serde says "missing field `x`" with the parent's path; name the field itself.
 fn field_error(path: &str, message: &str) -> FieldError {
@@ -190,6 +197,67 @@ mod tests {
         assert_eq!(fields(r#"{"email":"a","inner":{"n":300}}"#), (422, vec!["inner.n".to_owned()]));
         assert_eq!(fields(r#"{"email":"a","inner":{}}"#), (422, vec!["inner.n".to_owned()]));
         assert_eq!(fields(r#"{"email":5}"#), (422, vec!["email".to_owned()]));
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WithEnum {
+        #[expect(dead_code, reason = "only deserialized")]
+        items: Vec<Kinded>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Kinded {
+        #[expect(dead_code, reason = "only deserialized")]
+        kind: crate::domain::protocol::StepKind,
+        #[expect(dead_code, reason = "only deserialized")]
+        goal: Option<crate::domain::protocol::Goal>,
+    }
+
+    #[test]
+    fn an_enum_of_the_wrong_type_is_a_field_error_not_malformed_json() {
+        for (body, field) in [
+            (r#"{"items":[{"kind":0,"goal":null}]}"#, "items[0].kind"),
+            (r#"{"items":[{"kind":"avoid","goal":false}]}"#, "items[0].goal"),
+            (r#"{"items":[{"kind":"avoid"},{"kind":null}]}"#, "items[1].kind"),
+            (r#"{"items":[{"kind":[1],"goal":null}]}"#, "items[0].kind"),
+        ] {
+            let p = parse_json::<WithEnum>(body.as_bytes()).unwrap_err().problem();
+            assert_eq!((p.status, p.code), (422, ErrorCode::ValidationFailed), "{body}");
+            let errors: Vec<_> = p.errors.iter().map(|f| (f.field.as_str(), f.message.as_str())).collect();
+            assert_eq!(errors, [(field, ENUM_TYPE_MESSAGE)], "{body}");
+        }
+        // An unknown name is serde's own data error, naming the variants.
+        let p = parse_json::<WithEnum>(br#"{"items":[{"kind":"nope","goal":null}]}"#).unwrap_err().problem();
+        assert_eq!((p.status, p.errors[0].field.as_str()), (422, "items[0].kind"));
+        assert!(p.errors[0].message.contains("unknown variant"), "{}", p.errors[0].message);
+        // Broken JSON around an enum is still malformed.
+        let p = parse_json::<WithEnum>(br#"{"items":[{"kind":tru"#).unwrap_err().problem();
+        assert_eq!((p.status, p.code), (400, ErrorCode::MalformedJson));
+    }
+
+    #[test]
+    fn a_struct_is_an_object_never_an_array_of_its_fields() {
+        for (body, field) in [
+            (r#"["a", null]"#, "."),
+            (r#"{"email":"a","inner":[5]}"#, "inner"),
+            (r#"{"email":"a","inner":[]}"#, "inner"),
+        ] {
+            let p = parse_json::<Body>(body.as_bytes()).unwrap_err().problem();
+            assert_eq!((p.status, p.code), (422, ErrorCode::ValidationFailed), "{body}");
+            assert_eq!(p.errors[0].field, field, "{body}");
+            assert!(p.errors[0].message.contains("invalid type: sequence, expected struct"), "{}", p.errors[0].message);
+        }
+        let p = parse_json::<WithEnum>(br#"{"items":[{"kind":"avoid","goal":null},["serum",null]]}"#)
+            .unwrap_err()
+            .problem();
+        assert_eq!((p.status, p.errors[0].field.as_str()), (422, "items[1]"));
+        // Objects, and arrays where the type is a list, read as before.
+        assert!(parse_json::<Body>(br#"{"email":"a","inner":{"n":5}}"#).is_ok());
+        assert!(
+            parse_json::<WithEnum>(br#"{"items":[{"kind":"avoid","goal":"serum_logged"},{"kind":"serum"}]}"#).is_ok()
+        );
     }
 
     #[test]

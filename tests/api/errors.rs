@@ -58,6 +58,38 @@ async fn a_body_over_the_limit_is_a_413_problem() {
 }
 
 #[tokio::test]
+async fn a_body_of_the_wrong_shape_is_a_422_naming_the_field_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let clinic = |body: &'static str| {
+        app.client
+            .patch(app.url("/api/v1/clinic"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let before = crate::helpers::ok(app.get("/api/v1/clinic", Some(&admin)).await, 200).await;
+    // serde_json would read a struct from an array of its fields in order; the API takes objects only.
+    let p = assert_problem(clinic(r#"["Renamed", null]"#).await.unwrap(), 422, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], ".", "{p}");
+    assert_eq!(crate::helpers::ok(app.get("/api/v1/clinic", Some(&admin)).await, 200).await, before);
+    // An enum given a number is valid JSON of the wrong type (serde_json calls it a syntax error).
+    let step = json!({"key": "k", "kind": 0, "title": "t", "message": "m",
+        "schedule": {"type": "after_hours", "hours": [1]}, "goal": null, "action": null});
+    let res = app
+        .client
+        .put(app.url("/api/v1/protocols"))
+        .bearer_auth(&admin)
+        .json(&json!({"steps": [step]}))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], "steps[0].kind", "{p}");
+}
+
+#[tokio::test]
 async fn unknown_and_missing_fields_are_422_with_field_errors() {
     let app = TestApp::spawn().await;
     let res = app.post("/api/v1/auth/login", &json!({"email": "a@b.co", "password": "p", "admin": true}), None).await;
