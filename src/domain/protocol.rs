@@ -32,15 +32,29 @@ pub enum Schedule {
     /// At fixed local times on each day from `from_day` to `to_day` (day 0 is the session's
     /// local date); times before the session are left out.
     DailyAt {
-        /// `HH:MM`, local.
+        /// One to six, `HH:MM`, local.
+        #[schema(min_items = 1, max_items = 6)]
         times: Vec<String>,
+        #[schema(maximum = 90)]
         from_day: u32,
+        /// At most 90, and not before `from_day`.
+        #[schema(maximum = 90)]
         to_day: u32,
     },
     /// Hours after the session (absolute time), then moved out of quiet hours.
-    AfterHours { hours: Vec<u32> },
+    AfterHours {
+        /// One to 30 offsets, each at most 2160 (90 days).
+        #[schema(min_items = 1, max_items = 30)]
+        hours: Vec<u32>,
+    },
     /// Before the next session is due (session + course interval), at a local time.
-    BeforeNextSession { days_before: u32, at: String },
+    BeforeNextSession {
+        #[schema(maximum = 30)]
+        days_before: u32,
+        /// `HH:MM`, local.
+        #[schema(pattern = "^([01]?[0-9]|2[0-3]):[0-5]?[0-9]$")]
+        at: String,
+    },
 }
 
 /// What makes a reminder unnecessary.
@@ -57,13 +71,17 @@ pub enum Goal {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Stable name within the protocol, e.g. `ha_serum`.
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub key: String,
     pub kind: StepKind,
+    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
     pub title: String,
     /// What to do (plain text; shown in the email and the app).
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub message: String,
-    /// Things to avoid, listed in the email.
+    /// Things to avoid, listed in the email: at most 20, each 1–200 characters.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub avoid: Vec<String>,
     pub schedule: Schedule,
     pub goal: Option<Goal>,

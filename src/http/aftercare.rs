@@ -273,6 +273,7 @@ impl WriteJson for ListedReminders {
 #[serde(deny_unknown_fields)]
 pub struct ReminderParams {
     /// How many of each (upcoming, past), 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

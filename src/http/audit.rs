@@ -23,6 +23,7 @@ pub struct AuditParams {
     /// Only events about this patient.
     pub patient_id: Option<String>,
     /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

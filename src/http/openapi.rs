@@ -9,6 +9,8 @@ use utoipa::{
     Modify, OpenApi,
     openapi::{
         self, Components, ContentBuilder, Ref, RefOr, ResponseBuilder,
+        extensions::Extensions,
+        link::LinkBuilder,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -113,7 +115,7 @@ use crate::{error, http, services};
         http::webhooks::resend_webhook_delivery,
     ),
     components(schemas(error::Problem, error::FieldError, error::ErrorCode, services::auth::TokenResponse)),
-    modifiers(&CommonResponses),
+    modifiers(&CommonResponses, &Links, &ScaleCodes),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "auth", description = "Login, tokens and invitations"),
@@ -161,7 +163,7 @@ fn idempotency_header() -> openapi::path::Parameter {
         .description(Some(
             "Retry-safe POST: the same key and body replay the stored response (header `Idempotency-Replayed: true`) for 24 h.",
         ))
-        .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String).min_length(Some(1)).max_length(Some(255))))
+        .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String).min_length(Some(1)).max_length(Some(255)).pattern(Some("^[!-~]{1,255}$"))))
         .build()
 }
 
@@ -215,6 +217,99 @@ impl Modify for CommonResponses {
     }
 }
 
+/// What a created resource's `id` leads to: (creating operation, its status, operations that take
+/// the id as their `{id}`). Written into the document as OpenAPI links, which generated clients
+/// and schemathesis's stateful phase follow (create a patient, then read, change, archive it, …).
+const LINKS: &[(&str, &str, &[&str])] = &[
+    (
+        "create_patient",
+        "201",
+        &[
+            "get_patient",
+            "update_patient",
+            "erase_patient",
+            "archive_patient",
+            "resend_patient_invitation",
+            "create_course",
+            "list_patient_courses",
+            "list_patient_sessions",
+            "create_screening",
+            "list_screenings",
+            "create_patient_consent",
+            "list_patient_consents",
+            "create_patient_score",
+            "list_patient_scores",
+            "upload_patient_photo",
+            "list_patient_photos",
+            "list_patient_checkins",
+            "list_patient_serum_applications",
+            "list_patient_reminders",
+            "get_patient_progress",
+            "get_patient_fhir",
+        ],
+    ),
+    ("create_course", "201", &["get_course", "update_course", "create_session", "list_course_sessions"]),
+    ("create_session", "201", &["get_session", "update_session", "get_session_adherence", "cancel_session"]),
+    ("create_screening", "201", &["override_screening"]),
+    ("upload_patient_photo", "201", &["get_photo_image", "delete_photo"]),
+    ("upload_my_photo", "201", &["get_photo_image", "delete_photo"]),
+    (
+        "create_webhook",
+        "201",
+        &["get_webhook", "update_webhook", "delete_webhook", "list_webhook_deliveries", "rotate_webhook_secret"],
+    ),
+];
+
+/// Adds [`LINKS`] to the creating operations' responses.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let Some(&(_, status, targets)) =
+                    LINKS.iter().find(|(source, _, _)| op.operation_id.as_deref() == Some(*source))
+                else {
+                    continue;
+                };
+                let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else { continue };
+                for target in targets {
+                    // utoipa 5.5 writes `Link::operation_id` as `operation_id`, not the
+                    // specification's `operationId`; written as an extension, the key is kept.
+                    let link = LinkBuilder::new()
+                        .extensions(Some(Extensions::from_iter([("operationId", *target)])))
+                        .parameter("id", "$response.body#/id")
+                        .description(format!("The created resource's `id` as the `id` of `{target}`"))
+                        .build();
+                    response.links.insert((*target).to_owned(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
+/// `CreateScore.scale` lists the scales this build knows (`GET /api/v1/scales` describes them).
+struct ScaleCodes;
+
+impl Modify for ScaleCodes {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+        let Some(RefOr::T(openapi::Schema::Object(score))) = schemas.and_then(|s| s.get_mut("CreateScore")) else {
+            return;
+        };
+        let Some(RefOr::T(openapi::Schema::Object(scale))) = score.properties.get_mut("scale") else { return };
+        let mut codes: Vec<serde_json::Value> = Vec::new();
+        for def in crate::domain::scales::builtin() {
+            let code = serde_json::Value::from(def.code);
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        scale.enum_values = Some(codes);
+    }
+}
+
 /// The document, built once.
 pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
@@ -236,4 +331,60 @@ pub async fn get_openapi() -> HttpResponse {
 /// Swagger UI at `/docs/`, its assets compiled in (renders offline).
 pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", document().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every link names a creating operation and status that exist, and targets that take an `{id}`.
+    #[test]
+    fn links_join_operations_that_exist() {
+        let doc = document();
+        let ops: Vec<(&str, &openapi::path::Operation)> = doc
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+                    .into_iter()
+                    .flatten()
+                    .map(move |op| (path.as_str(), op))
+            })
+            .collect();
+        let find = |id: &str| ops.iter().find(|(_, op)| op.operation_id.as_deref() == Some(id));
+        for (source, status, targets) in LINKS {
+            let (_, op) = find(source).unwrap_or_else(|| panic!("no operation {source}"));
+            let Some(RefOr::T(response)) = op.responses.responses.get(*status) else {
+                panic!("{source} has no {status} response");
+            };
+            for target in *targets {
+                let (path, _) = find(target).unwrap_or_else(|| panic!("no operation {target}"));
+                assert!(path.contains("{id}"), "{target} ({path}) takes no id");
+                assert!(response.links.contains_key(*target), "{source} → {target} missing");
+            }
+            assert_eq!(response.links.len(), targets.len(), "{source}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&document_json()).expect("the document is JSON");
+        let link = &json["paths"]["/api/v1/patients/{id}/courses"]["post"]["responses"]["201"]["links"]["get_course"];
+        assert_eq!(link["operationId"], "get_course", "{link}");
+        assert_eq!(link["parameters"]["id"], "$response.body#/id", "{link}");
+        assert!(link.get("operation_id").is_none(), "{link}");
+    }
+
+    #[test]
+    fn a_score_names_one_of_the_built_in_scales() {
+        let json: serde_json::Value = serde_json::from_str(&document_json()).expect("the document is JSON");
+        let listed = json["components"]["schemas"]["CreateScore"]["properties"]["scale"]["enum"].clone();
+        let mut codes: Vec<String> = crate::domain::scales::builtin().into_iter().map(|d| d.code).collect();
+        codes.sort();
+        codes.dedup();
+        let mut listed: Vec<String> = serde_json::from_value(listed).expect("a list of codes");
+        let before = listed.len();
+        listed.sort();
+        listed.dedup();
+        assert_eq!(listed.len(), before, "each code once");
+        assert_eq!(listed, codes);
+        assert!(listed.iter().any(|c| c == "gais"));
+    }
 }

@@ -35,6 +35,7 @@ pub struct PatientListParams {
     /// Include archived patients (default false).
     pub include_archived: Option<bool>,
     /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

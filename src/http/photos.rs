@@ -51,7 +51,16 @@ pub struct PhotoListParams {
 #[serde(deny_unknown_fields)]
 pub struct ImageParams {
     /// `thumb` (320 px) or `full` (default).
-    pub size: Option<String>,
+    #[param(inline)]
+    pub size: Option<ImageSize>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageSize {
+    Thumb,
+    #[default]
+    Full,
 }
 
 /// Reads the two parts, bounded: the image at `max` bytes (413 beyond), metadata at 16 KiB.
@@ -215,11 +224,7 @@ pub async fn get_photo_image(
     q: web::Query<ImageParams>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let full = match q.size.as_deref() {
-        None | Some("full") => true,
-        Some("thumb") => false,
-        Some(_) => return Err(ApiError::new(ErrorCode::InvalidQuery, "size must be thumb or full")),
-    };
+    let full = q.size.unwrap_or_default() == ImageSize::Full;
     let photo = photos::load(&state, &user, &id).await?;
     let etag = if full { photo.full_etag.clone() } else { photo.thumb_etag.clone() };
     let cache = (header::CACHE_CONTROL, "private, max-age=86400");

@@ -39,6 +39,7 @@ pub struct AlertView {
 #[serde(deny_unknown_fields)]
 pub struct ResolveAlert {
     /// What was done.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub note: String,
 }
 

@@ -40,6 +40,7 @@ pub struct CreateCheckin {
     pub itch: u8,
     #[serde(default)]
     pub red_flags: Vec<RedFlag>,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub note: Option<String>,
     /// When the patient filled it in (offline apps send later); default now, at most 7 days ago.
     pub reported_at: Option<DateTime<Utc>>,
@@ -64,7 +65,7 @@ pub struct CheckinView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSerumApplication {
-    #[schema(example = "Hyaluronic acid serum")]
+    #[schema(example = "Hyaluronic acid serum", min_length = 1, max_length = 120, pattern = r"\S")]
     pub product: String,
     pub applied_at: DateTime<Utc>,
 }

@@ -25,6 +25,7 @@ pub struct ConsentChange {
     pub kind: ConsentKind,
     /// `true` grants, `false` withdraws.
     pub granted: bool,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub note: Option<String>,
 }
 

@@ -26,6 +26,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreateCourse {
     /// At least one.
+    #[schema(min_items = 1)]
     pub concerns: Vec<Concern>,
     /// 1–12.
     #[schema(minimum = 1, maximum = 12)]
@@ -33,12 +34,14 @@ pub struct CreateCourse {
     /// Days between sessions, 1–365 (default 28).
     #[schema(minimum = 1, maximum = 365)]
     pub interval_days: Option<i32>,
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     pub notes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCourse {
+    #[schema(min_items = 1)]
     pub concerns: Option<Vec<Concern>>,
     #[schema(minimum = 1, maximum = 12)]
     pub planned_sessions: Option<i32>,
@@ -46,7 +49,7 @@ pub struct UpdateCourse {
     pub interval_days: Option<i32>,
     pub status: Option<CourseStatus>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 10000, pattern = r"\S")]
     pub notes: Option<Option<String>>,
 }
 
@@ -98,8 +101,12 @@ fn check_concerns(c: &mut Checks, concerns: &[Concern]) -> Option<String> {
         c.fail("concerns", "must name at least one concern");
         return None;
     }
-    let mut unique = concerns.to_vec();
-    unique.dedup();
+    let mut unique: Vec<Concern> = Vec::with_capacity(concerns.len());
+    for c in concerns {
+        if !unique.contains(c) {
+            unique.push(*c);
+        }
+    }
     serde_json::to_string(&unique).ok()
 }
 

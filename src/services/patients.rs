@@ -55,7 +55,7 @@ pub struct QuietHoursDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePatient {
-    #[schema(example = "Jane Doe")]
+    #[schema(example = "Jane Doe", min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// With an email, the patient is invited to the app.
     pub email: Option<String>,
@@ -71,6 +71,7 @@ pub struct CreatePatient {
     pub quiet_hours: Option<QuietHoursDto>,
     /// BCP 47 tag, default `en`.
     pub language: Option<String>,
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     pub clinical_notes: Option<String>,
     /// Send the app invitation when there is an email (default true).
     pub invite: Option<bool>,
@@ -80,6 +81,7 @@ pub struct CreatePatient {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePatient {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -97,7 +99,7 @@ pub struct UpdatePatient {
     pub quiet_hours: Option<QuietHoursDto>,
     pub language: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 10000, pattern = r"\S")]
     pub clinical_notes: Option<Option<String>>,
 }
 

@@ -64,7 +64,7 @@ pub struct PhotoMetadata {
     pub session_id: Option<String>,
     /// Days after the session, for `day`.
     pub day_number: Option<u32>,
-    #[schema(example = "left cheek")]
+    #[schema(example = "left cheek", min_length = 1, max_length = 100, pattern = r"\S")]
     pub area: Option<String>,
     /// Default: EXIF capture time, else the upload time.
     pub taken_at: Option<DateTime<Utc>>,

@@ -35,6 +35,7 @@ pub struct CreateScreening {
 #[serde(deny_unknown_fields)]
 pub struct OverrideScreening {
     /// Why treatment may go ahead (e.g. "antiviral cover prescribed").
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
 }
 

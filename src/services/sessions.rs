@@ -33,9 +33,10 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct DeviceDto {
     pub kind: DeviceKind,
-    #[schema(example = "SkinPen Precision")]
+    #[schema(example = "SkinPen Precision", min_length = 1, max_length = 100, pattern = r"\S")]
     pub model: String,
     /// Cartridge or roller lot, for traceability.
+    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub cartridge_lot: Option<String>,
 }
 
@@ -68,14 +69,17 @@ pub struct CreateSession {
     /// A staff account of the clinic; defaults to the caller.
     pub clinician_id: Option<String>,
     pub device: DeviceDto,
-    /// At least one.
+    /// One to 20.
+    #[schema(min_items = 1, max_items = 20)]
     pub areas: Vec<AreaDto>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub numbing: Option<String>,
     /// What was applied in the clinic.
     #[serde(default)]
     pub products_applied: Vec<String>,
     pub immediate_response: Option<ImmediateResponse>,
     /// Clinician-only notes (never shown to the patient).
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     pub notes: Option<String>,
 }
 
@@ -84,20 +88,22 @@ pub struct CreateSession {
 pub struct UpdateSession {
     pub performed_at: Option<DateTime<Utc>>,
     pub device: Option<DeviceDto>,
+    #[schema(min_items = 1, max_items = 20)]
     pub areas: Option<Vec<AreaDto>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub numbing: Option<Option<String>>,
     pub products_applied: Option<Vec<String>>,
     pub immediate_response: Option<ImmediateResponse>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 10000, pattern = r"\S")]
     pub notes: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelSession {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
 }
 

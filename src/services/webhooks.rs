@@ -72,10 +72,16 @@ pub struct WebhookView {
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// `https://…` (or `http://` for systems inside the clinic's network).
-    #[schema(example = "https://crm.example-clinic.com/hooks/aftercare")]
+    #[schema(
+        example = "https://crm.example-clinic.com/hooks/aftercare",
+        max_length = 2000,
+        pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][!-~]*)?$"
+    )]
     pub url: String,
     /// At least one event.
+    #[schema(min_items = 1)]
     pub events: Vec<EventType>,
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub description: Option<String>,
     /// Default true.
     pub active: Option<bool>,
@@ -85,10 +91,12 @@ pub struct CreateWebhook {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
+    #[schema(max_length = 2000, pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][!-~]*)?$")]
     pub url: Option<String>,
+    #[schema(min_items = 1)]
     pub events: Option<Vec<EventType>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 500, pattern = r"\S")]
     pub description: Option<Option<String>>,
     pub active: Option<bool>,
 }

@@ -632,7 +632,7 @@ async fn course_plans_are_validated() {
     let c = body(
         app.post(
             &path,
-            &json!({"concerns": ["stretch_marks"], "planned_sessions": 6, "interval_days": 42}),
+            &json!({"concerns": ["stretch_marks", "texture", "stretch_marks"], "planned_sessions": 6, "interval_days": 42}),
             Some(&staff),
         )
         .await,
@@ -640,6 +640,7 @@ async fn course_plans_are_validated() {
     )
     .await;
     assert_eq!((c["interval_days"].as_i64(), c["status"].as_str()), (Some(42), Some("active")));
+    assert_eq!(c["concerns"], json!(["stretch_marks", "texture"]), "each concern once, in the order given");
     assert_eq!(c["next_session_due_at"], Value::Null);
 }
 
