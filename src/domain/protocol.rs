@@ -27,6 +27,7 @@ pub enum StepKind {
 
 /// When a step's reminders fall.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(remote = "Self")]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
     /// At fixed local times on each day from `from_day` to `to_day` (day 0 is the session's
@@ -55,6 +56,22 @@ pub enum Schedule {
         #[schema(pattern = "^([01]?[0-9]|2[0-3]):[0-5]?[0-9]$")]
         at: String,
     },
+}
+
+// Serde's derive for an internally tagged enum also reads `["after_hours", [1]]` (the tag, then the
+// fields in order); a schedule is an object only, as the document says. The derives above (with
+// `remote = "Self"`) become `Schedule::serialize` / `Schedule::deserialize`, which these wrap.
+impl Serialize for Schedule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Schedule::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        Schedule::deserialize(serde_json::Value::Object(object)).map_err(serde::de::Error::custom)
+    }
 }
 
 /// What makes a reminder unnecessary.

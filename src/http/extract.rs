@@ -253,6 +253,20 @@ mod tests {
             .unwrap_err()
             .problem();
         assert_eq!((p.status, p.errors[0].field.as_str()), (422, "items[1]"));
+        // An internally tagged enum (a protocol step's schedule) is an object too.
+        let step = |schedule: &str| {
+            format!(
+                r#"{{"key":"a","kind":"avoid","title":"t","message":"m","schedule":{schedule},"goal":null,"action":null}}"#
+            )
+        };
+        let p = parse_json::<crate::domain::protocol::Step>(step(r#"["after_hours",[1]]"#).as_bytes())
+            .unwrap_err()
+            .problem();
+        assert_eq!((p.status, p.errors[0].field.as_str()), (422, "schedule"), "{:?}", p.errors);
+        let read =
+            parse_json::<crate::domain::protocol::Step>(step(r#"{"type":"after_hours","hours":[1]}"#).as_bytes());
+        let written = serde_json::to_value(read.expect("an object reads").schedule).expect("serializes");
+        assert_eq!(written, serde_json::json!({"type": "after_hours", "hours": [1]}));
         // Objects, and arrays where the type is a list, read as before.
         assert!(parse_json::<Body>(br#"{"email":"a","inner":{"n":5}}"#).is_ok());
         assert!(
