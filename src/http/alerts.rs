@@ -31,7 +31,7 @@ pub struct AlertParams {
     /// Items per page, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// `next_cursor` from the previous page.
+    /// `next_cursor` from the previous page; absent or empty for the first.
     pub cursor: Option<String>,
 }
 

@@ -19,7 +19,7 @@ pub struct PageParams {
     /// Items per page, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// `next_cursor` from the previous page.
+    /// `next_cursor` from the previous page; absent or empty for the first.
     pub cursor: Option<String>,
 }
 
@@ -32,7 +32,9 @@ impl PageParams {
             return Err(ApiError::new(ErrorCode::InvalidQuery, format!("limit must be between 1 and {MAX_LIMIT}")));
         }
         let cursor = match &self.cursor {
+            // `?cursor=` (a client that fills it from an absent `next_cursor`) is the first page.
             None => None,
+            Some(c) if c.is_empty() => None,
             Some(c) => Some(decode(c).ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "cursor is not valid"))?),
         };
         Ok((i64::from(limit), cursor))
@@ -103,6 +105,8 @@ mod tests {
         assert_eq!(p.resolve().unwrap(), (50, Some(id)));
         let p = PageParams { limit: None, cursor: Some("garbage!".into()) };
         assert!(p.resolve().is_err());
+        let p = PageParams { limit: Some(10), cursor: Some(String::new()) };
+        assert_eq!(p.resolve().unwrap(), (10, None), "an empty cursor is the first page");
     }
 
     #[test]
