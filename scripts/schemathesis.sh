@@ -63,7 +63,8 @@ checks=not_a_server_error,status_code_conformance,content_type_conformance,respo
 checks+=,use_after_free,ensure_resource_availability,ignored_auth,unsupported_method
 for role in admin clinician patient; do
   echo "== schemathesis as $role"
-  schemathesis --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/openapi.json" --header "Authorization: Bearer ${!role}" \
+  schemathesis --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/openapi.json" \
+    --header "Authorization: Bearer ${!role}" \
     --checks "$checks" --max-examples "${FUZZ_EXAMPLES:-20}" -w "${FUZZ_WORKERS:-1}" --seed "${FUZZ_SEED:-20261122}" \
     --exclude-path-regex '/unsubscribe|/auth/' "$@"
 done

@@ -13,8 +13,9 @@ use crate::{
 };
 
 /// A JSON body: `application/json` (or `+json`) only, bounded in size, unknown fields refused
-/// by the target type, every struct an object (not an array of its fields). Syntax errors are 400 `malformed_json`; well-formed JSON of the wrong
-/// shape is 422 with the path of the offending field.
+/// by the target type, every struct an object (not an array of its fields). Syntax errors are
+/// 400 `malformed_json`; well-formed JSON of the wrong shape is 422 with the path of the
+/// offending field.
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
