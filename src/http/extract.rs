@@ -276,6 +276,12 @@ mod tests {
     }
 
     #[test]
+    fn each_item_is_kept_once_where_it_first_appears() {
+        assert_eq!(each_once(&[3, 1, 3, 2, 1]), [3, 1, 2]);
+        assert_eq!(each_once::<u8>(&[]), Vec::<u8>::new());
+    }
+
+    #[test]
     fn syntax_errors_are_400() {
         for body in ["{", "", "nope", r#"{"email":"a"} trailing"#] {
             let p = parse_json::<Body>(body.as_bytes()).unwrap_err().problem();
@@ -318,6 +324,17 @@ impl Checks {
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
     }
+}
+
+/// Each item once, in the order first given (a list of concerns or events named twice).
+pub fn each_once<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+    let mut unique: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !unique.contains(item) {
+            unique.push(*item);
+        }
+    }
+    unique
 }
 
 /// Trimmed text of 1..=max characters.

@@ -8,7 +8,7 @@ use crate::{
     db::{from_db, new_id, to_db},
     domain::clinical::{Concern, CourseStatus, next_due},
     error::{ApiError, ApiResult, ErrorCode},
-    http::extract::{AuthUser, Checks, double_option, text},
+    http::extract::{AuthUser, Checks, double_option, each_once, text},
     repo::{
         audit as audit_repo,
         courses::{self, Course, CourseChanges},
@@ -101,13 +101,7 @@ fn check_concerns(c: &mut Checks, concerns: &[Concern]) -> Option<String> {
         c.fail("concerns", "must name at least one concern");
         return None;
     }
-    let mut unique: Vec<Concern> = Vec::with_capacity(concerns.len());
-    for c in concerns {
-        if !unique.contains(c) {
-            unique.push(*c);
-        }
-    }
-    serde_json::to_string(&unique).ok()
+    serde_json::to_string(&each_once(concerns)).ok()
 }
 
 fn check_range(c: &mut Checks, field: &str, v: i32, lo: i32, hi: i32) -> Option<i32> {

@@ -12,7 +12,7 @@ use crate::{
     db::{DbConnection, from_db, new_id, to_db},
     error::{ApiError, ApiResult},
     http::{
-        extract::{AuthUser, Checks, double_option, text},
+        extract::{AuthUser, Checks, double_option, each_once, text},
         pagination::{Page, fetch_limit},
     },
     repo::webhooks::{self, Attempt, Delivery, Endpoint, EndpointChanges},
@@ -205,13 +205,7 @@ fn check_events(events: &[EventType]) -> Result<String, String> {
     if events.is_empty() {
         return Err("must name at least one event".into());
     }
-    let mut unique: Vec<EventType> = Vec::new();
-    for e in events {
-        if !unique.contains(e) {
-            unique.push(*e);
-        }
-    }
-    serde_json::to_string(&unique).map_err(|e| e.to_string())
+    serde_json::to_string(&each_once(events)).map_err(|e| e.to_string())
 }
 
 pub async fn create(state: &AppState, user: &AuthUser, body: CreateWebhook) -> ApiResult<WebhookView> {

@@ -236,6 +236,10 @@ async fn endpoints_are_admin_only_validated_and_scoped_to_the_clinic() {
     let hook = json!({"url": "https://crm.example/hook", "events": ["alert.created"]});
     let id =
         ok(app.post("/api/v1/webhooks", &hook, Some(&fx.staff)).await, 201).await["id"].as_str().unwrap().to_owned();
+    let twice =
+        json!({"url": "https://crm.example/b", "events": ["alert.created", "session.created", "alert.created"]});
+    let created = ok(app.post("/api/v1/webhooks", &twice, Some(&fx.staff)).await, 201).await;
+    assert_eq!(created["events"], json!(["alert.created", "session.created"]), "each event once, in the order given");
     let clinician = access(&app.invite_and_accept(&fx.staff, "dr@glow.example", "clinician").await);
     assert_problem(app.get("/api/v1/webhooks", Some(&clinician)).await, 403, "forbidden").await;
     assert_problem(app.post("/api/v1/webhooks", &hook, Some(&fx.patient)).await, 403, "forbidden").await;
