@@ -74,6 +74,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         links: crate::security::links::LinkSigner::new(&secret),
         hasher,
         login_limiter: Arc::default(),
+        login_sessions: Default::default(),
         metrics: Arc::new(Metrics::default()),
     })
 }

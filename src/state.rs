@@ -22,6 +22,8 @@ pub struct AppState {
     pub links: LinkSigner,
     pub hasher: Hasher,
     pub login_limiter: Arc<RateLimiter>,
+    /// Recent answers to "is this login session live?" (access tokens stop when it ends).
+    pub login_sessions: crate::services::login_sessions::SessionCache,
     pub metrics: Arc<Metrics>,
     /// Buffered writer for read audit events.
     pub audit: AuditSink,

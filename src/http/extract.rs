@@ -9,6 +9,7 @@ use crate::{
     domain::Role,
     error::{ApiError, ErrorCode, FieldError},
     http::{middleware::RequestId, strict_json::Strict},
+    services::login_sessions,
     state::AppState,
 };
 
@@ -137,27 +138,41 @@ impl AuthUser {
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
+/// The caller of a request: a bearer access token that verifies and whose login session is
+/// live. The idempotency middleware scopes keys with this same function.
+pub async fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| ApiError::code(ErrorCode::Unauthenticated))?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "Use `Authorization: Bearer <access token>`"))?;
+    let token = bearer_token(req.headers())?;
     let claims = state.jwt.verify(token, state.now()).ok_or_else(|| ApiError::code(ErrorCode::InvalidToken))?;
+    if !login_sessions::is_live(state, &claims).await? {
+        return Err(ApiError::new(ErrorCode::InvalidToken, "The login this access token belongs to has ended"));
+    }
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     Ok(AuthUser { account_id: claims.sub, clinic_id: claims.clinic, role: claims.role, request_id })
+}
+
+/// The token of `Authorization: Bearer <token>`: the scheme in any case (RFC 7235), then spaces
+/// or tabs, then the token (token68: no whitespace inside). 401 when absent or malformed.
+pub fn bearer_token(headers: &header::HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| ApiError::code(ErrorCode::Unauthenticated))?;
+    let malformed = || ApiError::new(ErrorCode::Unauthenticated, "Use `Authorization: Bearer <access token>`");
+    let value = value.to_str().map_err(|_| malformed())?.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, token) = value.split_once([' ', '\t']).ok_or_else(malformed)?;
+    let token = token.trim_start_matches([' ', '\t']);
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains([' ', '\t']) {
+        return Err(malformed());
+    }
+    Ok(token)
 }
 
 /// The peer address of the connection (the key for per-IP limits).
@@ -279,6 +294,22 @@ mod tests {
     fn each_item_is_kept_once_where_it_first_appears() {
         assert_eq!(each_once(&[3, 1, 3, 2, 1]), [3, 1, 2]);
         assert_eq!(each_once::<u8>(&[]), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case_with_any_blanks() {
+        let read = |value: &str| {
+            let mut headers = header::HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, header::HeaderValue::from_str(value).unwrap());
+            bearer_token(&headers).map(str::to_owned).map_err(|e| e.code)
+        };
+        for value in ["Bearer abc.def", "bearer abc.def", "BEARER abc.def", "BeArEr \t abc.def ", "  Bearer  abc.def"] {
+            assert_eq!(read(value), Ok("abc.def".to_owned()), "{value:?}");
+        }
+        for value in ["Bearer", "Bearer ", "Bearerabc", "Basic abc", "Bearer a b", "abc.def"] {
+            assert_eq!(read(value), Err(ErrorCode::Unauthenticated), "{value:?}");
+        }
+        assert_eq!(bearer_token(&header::HeaderMap::new()).map_err(|e| e.code), Err(ErrorCode::Unauthenticated));
     }
 
     #[test]

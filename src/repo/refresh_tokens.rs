@@ -54,3 +54,45 @@ pub fn revoke_family(conn: &mut DbConnection, family_id: &str, at: NaiveDateTime
     .set(refresh_tokens::revoked_at.eq(at))
     .execute(conn)
 }
+
+/// Whether the login session `family_id` of `account_id` is live: one of its tokens is not
+/// revoked (rotation marks tokens used, never revoked; logout, reuse and ending every session
+/// revoke them all; erasure deletes them with the account). One indexed read.
+pub fn is_session_live(conn: &mut DbConnection, family_id: &str, account_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::account_id.eq(account_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
+/// The live login sessions (families) of an account.
+pub fn find_live_families(conn: &mut DbConnection, account_id: &str) -> QueryResult<Vec<String>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::account_id.eq(account_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(refresh_tokens::family_id)
+        .distinct()
+        .load(conn)
+}
+
+/// Ends every login session of an account (password change, deactivation): revokes all its
+/// live tokens and returns the families ended. After the transaction commits, hand them to
+/// `SessionCache::forget` so this replica refuses their access tokens at once.
+pub fn revoke_account_families(
+    conn: &mut DbConnection,
+    account_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    let families = find_live_families(conn, account_id)?;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::account_id.eq(account_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(at))
+    .execute(conn)?;
+    Ok(families)
+}

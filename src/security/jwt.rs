@@ -1,4 +1,6 @@
-//! Access tokens: HS256 JWTs, algorithm pinned; `exp`, `iat`, `iss` and `aud` validated.
+//! Access tokens: HS256 JWTs, algorithm pinned; `exp`, `iat`, `iss` and `aud` validated. Each
+//! names the login session it belongs to (`sid`), so ending that login ends its access tokens
+//! (checked per request by `services::sessions`, not here: this module does no IO).
 
 use std::{
     collections::HashMap,
@@ -17,10 +19,15 @@ use crate::domain::Role;
 /// How many checked tokens [`JwtKeys`] remembers (about 5 MB when full).
 const VERIFIED_CAPACITY: usize = 10_000;
 
+/// What an access token says. `sid` is required: a token without one (issued before sessions
+/// were checked) does not decode and answers 401 `invalid_token`, as an expired one does, and
+/// the app refreshes it as usual.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// Account id.
     pub sub: String,
+    /// The login session (the refresh-token family) the token was issued to.
+    pub sid: String,
     /// Clinic id.
     pub clinic: String,
     pub role: Role,
@@ -101,9 +108,18 @@ impl JwtKeys {
         self.ttl_secs
     }
 
-    pub fn issue(&self, account_id: &str, clinic_id: &str, role: Role, now: DateTime<Utc>) -> anyhow::Result<String> {
+    /// Signs a token for `account_id` in the login session `session_id`.
+    pub fn issue(
+        &self,
+        account_id: &str,
+        session_id: &str,
+        clinic_id: &str,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
         let claims = Claims {
             sub: account_id.to_owned(),
+            sid: session_id.to_owned(),
             clinic: clinic_id.to_owned(),
             role,
             iss: self.issuer.clone(),
@@ -141,7 +157,7 @@ mod tests {
     #[test]
     fn a_token_is_valid_until_it_expires() {
         let now = Utc::now();
-        let t = keys().issue("a1", "c1", Role::Admin, now).unwrap();
+        let t = keys().issue("a1", "s1", "c1", Role::Admin, now).unwrap();
         let claims = keys().verify(&t, now).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role), ("a1", Role::Admin));
         assert!(keys().verify(&t, now + chrono::Duration::seconds(899)).is_some());
@@ -152,7 +168,7 @@ mod tests {
     fn a_remembered_token_is_still_checked_for_time_and_a_changed_one_is_refused() {
         let keys = keys();
         let now = Utc::now();
-        let t = keys.issue("a1", "c1", Role::Patient, now).unwrap();
+        let t = keys.issue("a1", "s1", "c1", Role::Patient, now).unwrap();
         assert_eq!(keys.verify(&t, now).unwrap().sub, "a1");
         assert_eq!(keys.verified.entries.lock().unwrap().len(), 1, "remembered");
         let again = keys.clone().verify(&t, now + chrono::Duration::seconds(899)).unwrap();
@@ -174,6 +190,7 @@ mod tests {
         let now = Utc::now().timestamp();
         let claims = |exp: i64| Claims {
             sub: "a".into(),
+            sid: "s".into(),
             clinic: "c".into(),
             role: Role::Admin,
             iss: "aftercare".into(),
@@ -196,15 +213,31 @@ mod tests {
     }
 
     #[test]
+    fn a_token_without_a_session_is_refused() {
+        let now = Utc::now();
+        let claims = serde_json::json!({
+            "sub": "a1", "clinic": "c1", "role": "admin", "iss": "aftercare", "aud": "aftercare-api",
+            "iat": now.timestamp(), "exp": now.timestamp() + 900,
+        });
+        let key = EncodingKey::from_secret("k".repeat(32).as_bytes());
+        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert!(keys().verify(&old, now).is_none(), "issued before sessions: refused, the app refreshes it");
+        let mut with_sid = claims;
+        with_sid["sid"] = "s1".into();
+        let current = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &with_sid, &key).unwrap();
+        assert_eq!(keys().verify(&current, now).unwrap().sid, "s1");
+    }
+
+    #[test]
     fn other_keys_issuers_audiences_and_algorithms_are_refused() {
         let now = Utc::now();
-        let t = keys().issue("a1", "c1", Role::Admin, now).unwrap();
+        let t = keys().issue("a1", "s1", "c1", Role::Admin, now).unwrap();
         let other = JwtKeys::new(&SecretString::from("x".repeat(32)), "aftercare", "aftercare-api", 900);
         assert!(other.verify(&t, now).is_none());
         let iss = JwtKeys::new(&SecretString::from("k".repeat(32)), "evil", "aftercare-api", 900);
-        assert!(keys().verify(&iss.issue("a1", "c1", Role::Admin, now).unwrap(), now).is_none());
+        assert!(keys().verify(&iss.issue("a1", "s1", "c1", Role::Admin, now).unwrap(), now).is_none());
         let aud = JwtKeys::new(&SecretString::from("k".repeat(32)), "aftercare", "other", 900);
-        assert!(keys().verify(&aud.issue("a1", "c1", Role::Admin, now).unwrap(), now).is_none());
+        assert!(keys().verify(&aud.issue("a1", "s1", "c1", Role::Admin, now).unwrap(), now).is_none());
         // alg=none with the same claims
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let payload = t.split('.').nth(1).unwrap();

@@ -1,4 +1,5 @@
-//! Login, refresh-token rotation with reuse detection, and logout.
+//! Login, refresh-token rotation with reuse detection, and logout. A login opens a session (a
+//! family of refresh tokens); its access tokens name it and stop when it ends.
 
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +15,7 @@ use crate::{
         refresh_tokens::{self, RefreshToken},
     },
     security::{mask_email, normalize_email, random_token, token_hash},
+    services::login_sessions,
     state::AppState,
 };
 
@@ -60,15 +62,18 @@ pub async fn login(state: &AppState, email: &str, password: SecretString, ip: &s
     };
     let now = state.now();
     let ttl = Duration::days(state.settings.auth.refresh_token_ttl_days);
-    let (refresh, row) = new_refresh_token(&account.id, &new_id(), now, ttl);
+    let session = new_id();
+    let (refresh, row) = new_refresh_token(&account.id, &session, now, ttl);
     state.db.write(move |c| -> ApiResult<()> { Ok(refresh_tokens::insert_refresh_token(c, &row)?) }).await?;
     tracing::info!(account.id = %account.id, "login");
-    token_response(state, &account, refresh, now)
+    token_response(state, &account, &session, refresh, now)
 }
 
 enum Rotation {
-    Rotated(Box<Account>, String),
-    Reused,
+    /// The account, the session (family) and the new refresh token.
+    Rotated(Box<Account>, String, String),
+    /// The family that was revoked.
+    Reused(String),
     Invalid,
 }
 
@@ -85,26 +90,27 @@ pub async fn refresh(state: &AppState, presented: SecretString) -> ApiResult<Tok
             };
             if token.used_at.is_some() || token.revoked_at.is_some() {
                 refresh_tokens::revoke_family(c, &token.family_id, to_db(now))?;
-                return Ok(Rotation::Reused);
+                return Ok(Rotation::Reused(token.family_id));
             }
             if from_db(token.expires_at) <= now {
                 return Ok(Rotation::Invalid);
             }
             if !refresh_tokens::mark_used(c, &token.id, to_db(now))? {
                 refresh_tokens::revoke_family(c, &token.family_id, to_db(now))?;
-                return Ok(Rotation::Reused);
+                return Ok(Rotation::Reused(token.family_id));
             }
             let Some(account) = accounts::find_account(c, &token.account_id)? else {
                 return Ok(Rotation::Invalid);
             };
             let (secret, row) = new_refresh_token(&account.id, &token.family_id, now, ttl);
             refresh_tokens::insert_refresh_token(c, &row)?;
-            Ok(Rotation::Rotated(Box::new(account), secret))
+            Ok(Rotation::Rotated(Box::new(account), token.family_id, secret))
         })
         .await?;
     match outcome {
-        Rotation::Rotated(account, secret) => token_response(state, &account, secret, now),
-        Rotation::Reused => {
+        Rotation::Rotated(account, session, secret) => token_response(state, &account, &session, secret, now),
+        Rotation::Reused(session) => {
+            state.login_sessions.forget(&[session]);
             tracing::warn!("refresh token reused; token family revoked");
             Err(ApiError::code(ErrorCode::RefreshTokenReused))
         }
@@ -112,19 +118,21 @@ pub async fn refresh(state: &AppState, presented: SecretString) -> ApiResult<Tok
     }
 }
 
-/// Revokes the family of a refresh token. Unknown tokens are ignored (nothing to reveal).
+/// Ends the session of a refresh token: its family is revoked and the access tokens issued in
+/// it stop at once. Unknown tokens are ignored (nothing to reveal).
 pub async fn logout(state: &AppState, presented: SecretString) -> ApiResult<()> {
-    let now = state.now();
     let hash = token_hash(presented.expose_secret());
-    state
-        .db
-        .write(move |c| -> ApiResult<()> {
-            if let Some(token) = refresh_tokens::find_by_hash(c, &hash)? {
-                refresh_tokens::revoke_family(c, &token.family_id, to_db(now))?;
-            }
-            Ok(())
-        })
-        .await
+    let token = state.db.run(move |c| refresh_tokens::find_by_hash(c, &hash)).await?;
+    match token {
+        Some(token) => login_sessions::end_session(state, &token.family_id).await,
+        None => Ok(()),
+    }
+}
+
+/// A session just opened: its id (the refresh-token family) and its first refresh token.
+pub struct NewSession {
+    pub id: String,
+    pub refresh_token: String,
 }
 
 /// A fresh family for an account that just proved who it is (login, accepted invitation).
@@ -133,10 +141,11 @@ pub fn open_family(
     account_id: &str,
     now: DateTime<Utc>,
     ttl: Duration,
-) -> diesel::QueryResult<String> {
-    let (secret, row) = new_refresh_token(account_id, &db::new_id(), now, ttl);
+) -> diesel::QueryResult<NewSession> {
+    let id = db::new_id();
+    let (secret, row) = new_refresh_token(account_id, &id, now, ttl);
     refresh_tokens::insert_refresh_token(conn, &row)?;
-    Ok(secret)
+    Ok(NewSession { id, refresh_token: secret })
 }
 
 fn new_refresh_token(account_id: &str, family_id: &str, now: DateTime<Utc>, ttl: Duration) -> (String, RefreshToken) {
@@ -154,16 +163,17 @@ fn new_refresh_token(account_id: &str, family_id: &str, now: DateTime<Utc>, ttl:
     (secret, row)
 }
 
-/// Signs an access token for `account` and pairs it with `refresh`.
+/// Signs an access token for `account` in the session `session_id` and pairs it with `refresh`.
 pub fn token_response(
     state: &AppState,
     account: &Account,
+    session_id: &str,
     refresh: String,
     now: DateTime<Utc>,
 ) -> ApiResult<TokenResponse> {
     let role =
         Role::parse(&account.role).ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored role is unknown")))?;
-    let access = state.jwt.issue(&account.id, &account.clinic_id, role, now).map_err(ApiError::internal)?;
+    let access = state.jwt.issue(&account.id, session_id, &account.clinic_id, role, now).map_err(ApiError::internal)?;
     Ok(TokenResponse {
         access_token: access,
         refresh_token: refresh,

@@ -26,7 +26,7 @@ use crate::{
         audit as audit_repo,
         erasure::{self, ErasedCounts},
         patients::Patient,
-        photos as photos_repo,
+        photos as photos_repo, refresh_tokens,
     },
     services::{
         alerts, audit, checkins, consents, courses, fhir,
@@ -234,14 +234,20 @@ pub async fn erase(
     state.audit.flush().await;
     let (pid, account) = (patient.id.clone(), patient.account_id.clone());
     let event = audit::event(user, audit::Action::Erase, "patient", None, None, now);
-    let (counts, keys) = state
+    let (counts, keys, sessions) = state
         .db
-        .write(move |c| -> ApiResult<(ErasedCounts, Vec<String>)> {
-            let out = erasure::erase_patient(c, &pid, account.as_deref())?;
+        .write(move |c| -> ApiResult<(ErasedCounts, Vec<String>, Vec<String>)> {
+            let sessions = match &account {
+                Some(account) => refresh_tokens::find_live_families(c, account)?,
+                None => Vec::new(),
+            };
+            let (counts, keys) = erasure::erase_patient(c, &pid, account.as_deref())?;
             audit_repo::insert_events(c, &[event])?;
-            Ok(out)
+            Ok((counts, keys, sessions))
         })
         .await?;
+    // The login is gone: its access tokens stop now on this replica (see `SessionCache`).
+    state.login_sessions.forget(&sessions);
     // Photos uploaded between the first pass and the transaction.
     let late: Vec<String> = keys.into_iter().filter(|k| !removed.contains(k)).collect();
     for key in late {

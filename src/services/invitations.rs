@@ -108,9 +108,9 @@ pub async fn accept(state: &AppState, token: &str, password: SecretString) -> Ap
     let password_hash = state.hasher.hash(password).await?;
     let now = state.now();
     let ttl = Duration::days(state.settings.auth.refresh_token_ttl_days);
-    let (account, refresh) = state
+    let (account, session) = state
         .db
-        .write(move |c| -> ApiResult<(Account, String)> {
+        .write(move |c| -> ApiResult<(Account, auth::NewSession)> {
             check_usable(&invitation, now)?;
             if !invitations::mark_accepted(c, &invitation.id, to_db(now))? {
                 return Err(ApiError::code(ErrorCode::InvitationAlreadyUsed));
@@ -133,12 +133,12 @@ pub async fn accept(state: &AppState, token: &str, password: SecretString) -> Ap
             if let Some(patient_id) = &invitation.patient_id {
                 crate::services::patients::link_account(c, patient_id, &account.id)?;
             }
-            let refresh = auth::open_family(c, &account.id, now, ttl)?;
-            Ok((account, refresh))
+            let session = auth::open_family(c, &account.id, now, ttl)?;
+            Ok((account, session))
         })
         .await?;
     tracing::info!(account.id = %account.id, account.role = %account.role, "invitation accepted");
-    auth::token_response(state, &account, refresh, now)
+    auth::token_response(state, &account, &session.id, session.refresh_token, now)
 }
 
 fn check_usable(invitation: &Invitation, now: DateTime<Utc>) -> ApiResult<()> {

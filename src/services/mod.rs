@@ -12,6 +12,7 @@ pub mod courses;
 pub mod export;
 pub mod fhir;
 pub mod invitations;
+pub mod login_sessions;
 pub mod patients;
 pub mod photos;
 pub mod record;
