@@ -50,6 +50,7 @@ error_codes! {
     Conflict => (StatusCode::CONFLICT, "The request conflicts with the current state"),
     IdempotencyRequestInProgress => (StatusCode::CONFLICT, "A request with this Idempotency-Key is still running"),
     IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "This Idempotency-Key was used with a different body"),
+    IdempotencySecretWithheld => (StatusCode::CONFLICT, "The first response held a secret shown once; it is not replayed"),
     ScreeningRequired => (StatusCode::CONFLICT, "A recent clear or overridden screening is required"),
     ScreeningContraindicated => (StatusCode::CONFLICT, "The latest screening found a contraindication"),
     PatientArchived => (StatusCode::CONFLICT, "The patient is archived"),

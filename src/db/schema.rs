@@ -183,6 +183,7 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        request_path -> Text,
     }
 }
 

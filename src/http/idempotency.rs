@@ -1,14 +1,20 @@
 //! `Idempotency-Key` on POST: the first request with a key runs and its response is stored for
 //! 24 h; a retry with the same key and body gets the stored response (`Idempotency-Replayed:
 //! true`); the same key with another body is 422 `idempotency_key_reused`; a retry while the
-//! first is still running is 409 `idempotency_request_in_progress`. Keys are scoped per caller.
-//! Auth endpoints are excluded: their responses hold tokens, which are never stored in clear.
+//! first is still running is 409 `idempotency_request_in_progress`.
+//!
+//! Keys are scoped per account, found by [`authenticate`], the very function that lets the
+//! request in: a request without a caller it accepts (no token, a malformed, invalid or expired
+//! one, an ended login) runs normally and is never stored, so no one can replay another's answer.
+//! A response holding a secret shown once (a calendar-feed URL, a webhook signing secret) is
+//! marked by its handler ([`holding_secret`]); only a marker is stored, and a replay answers 409
+//! `idempotency_secret_withheld`. Auth endpoints are excluded: their responses are all tokens.
 
 use actix_web::{
     Error, HttpMessage, HttpResponse,
     body::{BoxBody, MessageBody},
     dev::{Payload, ServiceRequest, ServiceResponse},
-    http::{Method, header},
+    http::{Method, StatusCode, header},
     middleware::Next,
     web,
 };
@@ -19,12 +25,23 @@ use sha2::{Digest, Sha256};
 use crate::{
     db::{from_db, is_unique_violation, to_db},
     error::{ApiError, ErrorCode},
+    http::extract::authenticate,
     repo::idempotency::{self, IdempotencyKey},
     state::AppState,
 };
 
 const HEADER: &str = "idempotency-key";
 const TTL_HOURS: i64 = 24;
+
+/// Marks a response that holds a secret shown only once: it is sent, never stored for replay.
+#[derive(Clone, Copy, Debug)]
+pub struct HoldsSecret;
+
+/// `res`, marked as holding a secret (see [`HoldsSecret`]).
+pub fn holding_secret(mut res: HttpResponse) -> HttpResponse {
+    res.extensions_mut().insert(HoldsSecret);
+    res
+}
 
 enum Claim {
     /// This request runs and will complete the key.
@@ -46,6 +63,9 @@ pub async fn idempotency(
     let (true, Some(state)) = (applies, state) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
+    let Ok(caller) = authenticate(req.request()).await else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
     let key = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
         Some(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_owned(),
         _ => {
@@ -53,17 +73,48 @@ pub async fn idempotency(
             return Ok(req.error_response(err));
         }
     };
-    // Scope by caller: a valid bearer's account, else the anonymous scope.
-    let scope = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| state.jwt.verify(t.trim(), state.now()))
-        .map(|c| format!("account:{}", c.sub))
-        .unwrap_or_else(|| "anonymous".to_owned());
+    let scope = idempotency::account_scope(&caller.account_id);
+    let request_hash = match hash_request(&mut req, &state).await {
+        Ok(hash) => hash,
+        Err(err) => return Ok(req.error_response(err)),
+    };
+    let now = state.now();
+    let row = IdempotencyKey {
+        scope: scope.clone(),
+        key: key.clone(),
+        request_hash,
+        status_code: None,
+        response_body: None,
+        created_at: to_db(now),
+        expires_at: to_db(now + Duration::hours(TTL_HOURS)),
+        request_path: req.path().to_owned(),
+    };
+    match claim(&state, row).await {
+        Err(e) => Ok(req.error_response(e)),
+        Ok(Claim::Reused) => {
+            let err = ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "This Idempotency-Key was used with a different request body",
+            );
+            Ok(req.error_response(err))
+        }
+        Ok(Claim::InProgress) => Ok(req.error_response(ApiError::code(ErrorCode::IdempotencyRequestInProgress))),
+        Ok(Claim::Replay(status, body)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let content_type = if status.is_success() { "application/json" } else { "application/problem+json" };
+            let res = HttpResponse::build(status)
+                .content_type(content_type)
+                .insert_header(("idempotency-replayed", "true"))
+                .body(body);
+            Ok(req.into_response(res))
+        }
+        Ok(Claim::Run) => run_and_store(req, next, &state, scope, key).await,
+    }
+}
 
-    // Buffer the body (to hash it and hand it on), bounded by what the route accepts.
+/// Buffers the body (bounded by what the route accepts), hands it on, and hashes it with the
+/// method and URI.
+async fn hash_request(req: &mut ServiceRequest, state: &AppState) -> Result<String, ApiError> {
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -77,14 +128,9 @@ pub async fn idempotency(
     let mut payload = req.take_payload();
     let mut buffer = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return Ok(req.error_response(ApiError::new(ErrorCode::BadRequest, "The body could not be read")));
-        };
+        let chunk = chunk.map_err(|_| ApiError::new(ErrorCode::BadRequest, "The body could not be read"))?;
         if buffer.len() + chunk.len() > limit {
-            return Ok(req.error_response(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("The body is larger than {limit} bytes"),
-            )));
+            return Err(ApiError::new(ErrorCode::PayloadTooLarge, format!("The body is larger than {limit} bytes")));
         }
         buffer.extend_from_slice(&chunk);
     }
@@ -95,20 +141,14 @@ pub async fn idempotency(
     hasher.update(req.uri().to_string());
     hasher.update(b"\n");
     hasher.update(&body);
-    let request_hash = hex::encode(hasher.finalize());
     req.set_payload(Payload::from(body));
+    Ok(hex::encode(hasher.finalize()))
+}
 
-    let now = state.now();
-    let row = IdempotencyKey {
-        scope: scope.clone(),
-        key: key.clone(),
-        request_hash: request_hash.clone(),
-        status_code: None,
-        response_body: None,
-        created_at: to_db(now),
-        expires_at: to_db(now + Duration::hours(TTL_HOURS)),
-    };
-    let claim = state
+/// Takes the key for this request, or finds what an earlier request with it left.
+async fn claim(state: &AppState, row: IdempotencyKey) -> Result<Claim, ApiError> {
+    let now = from_db(row.created_at);
+    state
         .db
         .write(move |c| -> Result<Claim, ApiError> {
             if let Some(existing) = idempotency::find_key(c, &row.scope, &row.key)? {
@@ -130,42 +170,32 @@ pub async fn idempotency(
                 Err(e) => Err(e.into()),
             }
         })
-        .await;
-    match claim {
-        Err(e) => return Ok(req.error_response(e)),
-        Ok(Claim::Reused) => {
-            let err = ApiError::new(
-                ErrorCode::IdempotencyKeyReused,
-                "This Idempotency-Key was used with a different request body",
-            );
-            return Ok(req.error_response(err));
-        }
-        Ok(Claim::InProgress) => {
-            return Ok(req.error_response(ApiError::code(ErrorCode::IdempotencyRequestInProgress)));
-        }
-        Ok(Claim::Replay(status, body)) => {
-            let status = actix_web::http::StatusCode::from_u16(status)
-                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-            let content_type = if status.is_success() { "application/json" } else { "application/problem+json" };
-            let res = HttpResponse::build(status)
-                .content_type(content_type)
-                .insert_header(("idempotency-replayed", "true"))
-                .body(body);
-            return Ok(req.into_response(res));
-        }
-        Ok(Claim::Run) => {}
-    }
+        .await
+}
 
+/// Runs the request and completes its key: with the response, with the withheld-secret marker,
+/// or (on a 5xx) by deleting the key so a retry runs again.
+async fn run_and_store(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    state: &AppState,
+    scope: String,
+    key: String,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let res = next.call(req).await?;
     let status = res.status();
+    let holds_secret = res.response().extensions().get::<HoldsSecret>().is_some();
     let (req, res) = res.into_parts();
     let (res, body) = res.into_parts();
     let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
     let outcome = if status.is_server_error() {
         state.db.write(move |c| -> Result<usize, ApiError> { Ok(idempotency::delete_key(c, &scope, &key)?) }).await
     } else {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let code = i32::from(status.as_u16());
+        let (code, text) = if holds_secret {
+            withheld_marker(status)
+        } else {
+            (i32::from(status.as_u16()), String::from_utf8_lossy(&bytes).into_owned())
+        };
         state
             .db
             .write(move |c| -> Result<usize, ApiError> { Ok(idempotency::complete_key(c, &scope, &key, code, &text)?) })
@@ -175,4 +205,17 @@ pub async fn idempotency(
         tracing::error!(error = %e, "idempotency key not completed");
     }
     Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(bytes))))
+}
+
+/// What is stored instead of a response holding a secret: the 409 problem a replay answers.
+fn withheld_marker(status: StatusCode) -> (i32, String) {
+    let err = ApiError::new(
+        ErrorCode::IdempotencySecretWithheld,
+        format!(
+            "The first request with this Idempotency-Key succeeded ({status}), and its answer held a secret \
+             shown only once, which is not kept for replays. Read the resource, or rotate the secret."
+        ),
+    );
+    let body = serde_json::to_string(&err.problem()).unwrap_or_default();
+    (i32::from(err.code.status().as_u16()), body)
 }

@@ -11,6 +11,7 @@ use crate::{
     error::ApiResult,
     http::{
         extract::{AuthUser, Json},
+        idempotency::holding_secret,
         middleware::RequestId,
     },
     repo::{calendar as calendar_repo, patients::Patient},
@@ -78,8 +79,12 @@ pub struct CalendarFeedStatus {
 }
 
 /// Creates the caller's calendar subscription URL, revoking any earlier one (rotation).
+///
+/// The URL is shown once: a retry with the same `Idempotency-Key` answers 409
+/// `idempotency_secret_withheld` rather than repeat it.
 #[utoipa::path(post, path = "/api/v1/me/calendar-feed", tag = "me", security(("bearer" = [])), responses(
     (status = 201, body = CalendarFeedCreated),
+    (status = 409, description = "A replay of a created URL (`idempotency_secret_withheld`), or the same Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_calendar_feed(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     let patient = patients::own(&state, &user).await?;
@@ -91,7 +96,7 @@ pub async fn create_calendar_feed(state: web::Data<AppState>, user: AuthUser) ->
         None => url.clone(),
     };
     state.audit.record(audit::event(&user, Action::Create, "calendar_feed", None, Some(&patient.id), created_at)).await;
-    Ok(HttpResponse::Created().json(CalendarFeedCreated { url, webcal_url, created_at }))
+    Ok(holding_secret(HttpResponse::Created().json(CalendarFeedCreated { url, webcal_url, created_at })))
 }
 
 /// Whether the caller has a live calendar subscription URL.

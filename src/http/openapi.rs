@@ -161,7 +161,7 @@ fn idempotency_header() -> openapi::path::Parameter {
         .parameter_in(openapi::path::ParameterIn::Header)
         .required(openapi::Required::False)
         .description(Some(
-            "Retry-safe POST: the same key and body replay the stored response (header `Idempotency-Replayed: true`) for 24 h.",
+            "Retry-safe POST: the same key and body replay the stored response (header `Idempotency-Replayed: true`) for 24 h. Keys are per account; requests without a valid access token are not stored. An answer holding a secret shown once (calendar URL, webhook secret) is not replayed: 409 `idempotency_secret_withheld`.",
         ))
         .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String).min_length(Some(1)).max_length(Some(255)).pattern(Some("^[!-~]{1,255}$"))))
         .build()

@@ -6,6 +6,7 @@ use crate::{
     error::ApiResult,
     http::{
         extract::{AuthUser, Json},
+        idempotency::holding_secret,
         pagination::{Page, PageParams},
     },
     services::webhooks::{self, CreateWebhook, DeliveryView, UpdateWebhook, WebhookView},
@@ -15,15 +16,19 @@ use crate::{
 type Problem = crate::error::Problem;
 
 /// Registers an endpoint (admins). The answer holds its signing secret, shown this once.
+///
+/// A retry with the same `Idempotency-Key` answers 409 `idempotency_secret_withheld` rather than
+/// repeat the secret: read the endpoint, or rotate its secret.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
     request_body = CreateWebhook, responses((status = 201, body = WebhookView),
-    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "A replay of a created endpoint (`idempotency_secret_withheld`), or the same Idempotency-Key is still running", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
     Json(body): Json<CreateWebhook>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(webhooks::create(&state, &user, body).await?))
+    Ok(holding_secret(HttpResponse::Created().json(webhooks::create(&state, &user, body).await?)))
 }
 
 /// The clinic's endpoints (admins).
@@ -78,16 +83,20 @@ pub async fn delete_webhook(
 
 /// A new signing secret. For 24 hours deliveries carry signatures by both the new and the
 /// previous secret, so the receiver can switch without losing events.
+///
+/// The secret is shown once: a retry with the same `Idempotency-Key` answers 409
+/// `idempotency_secret_withheld` (rotate again to get a new one).
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = WebhookView),
     (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such endpoint in your clinic", body = Problem, content_type = "application/problem+json")))]
+    (status = 404, description = "No such endpoint in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "A replay of a rotation (`idempotency_secret_withheld`), or the same Idempotency-Key is still running", body = Problem, content_type = "application/problem+json")))]
 pub async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<WebhookView>> {
-    Ok(web::Json(webhooks::rotate_secret(&state, &user, &id).await?))
+) -> ApiResult<HttpResponse> {
+    Ok(holding_secret(HttpResponse::Ok().json(webhooks::rotate_secret(&state, &user, &id).await?)))
 }
 
 /// The endpoint's delivery log, newest first, with every attempt.

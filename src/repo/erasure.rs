@@ -1,5 +1,6 @@
 //! Erasure of one patient: every row holding their personal data goes, children first, in one
-//! transaction; audit events stay, with the patient and their account taken out of them.
+//! transaction; audit events stay, with the patient and their account taken out of them. Stored
+//! idempotent answers about them go too, and their login's sessions with its refresh tokens.
 
 use diesel::{
     prelude::*,
@@ -8,7 +9,10 @@ use diesel::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{DbConnection, schema::*};
+use crate::{
+    db::{DbConnection, schema::*},
+    repo::idempotency,
+};
 
 diesel::define_sql_function! {
     /// `NULLIF(a, b)`: NULL where `a` equals `b`, else `a` (also where `b` is NULL).
@@ -32,6 +36,8 @@ pub struct ErasedCounts {
     pub consents: usize,
     pub webhook_deliveries: usize,
     pub calendar_feeds: usize,
+    /// Stored `Idempotency-Key` answers about the patient (anyone's) or made by their login.
+    pub idempotency_responses: usize,
     /// The app login (with its refresh tokens), if the patient had one.
     pub accounts: usize,
     /// Audit events kept with the patient and their account removed from them.
@@ -91,6 +97,9 @@ pub fn erase_patient(
             audit_events::actor_account_id.eq(nullif(audit_events::actor_account_id, account_id)),
         ))
         .execute(conn)?;
+    let scope = account_id.map(idempotency::account_scope);
+    let ids: Vec<&str> = std::iter::once(patient_id).chain(account_id).collect();
+    n.idempotency_responses = idempotency::delete_mentioning(conn, scope.as_deref(), &ids)?;
     diesel::delete(patients::table.filter(patients::id.eq(patient_id))).execute(conn)?;
     if let Some(account) = account_id {
         diesel::delete(refresh_tokens::table.filter(refresh_tokens::account_id.eq(account))).execute(conn)?;
