@@ -1,0 +1,169 @@
+//! What an attacker or a careless client finds at the network edge: webhooks that would reach
+//! inside the service's own network (SSRF), NUL characters that PostgreSQL cannot store, and
+//! the headers that keep browsers and caches from misusing responses. Every test runs on both
+//! backends (`TEST_DATABASE_URL`).
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use reqwest::Response;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem, ok, treated_patient};
+use aftercare::{
+    clock::Clock,
+    jobs::webhooks::deliver_due_webhooks,
+    repo::webhooks::{self as webhook_repo, EndpointChanges},
+};
+
+/// Every spelling of an internal address the issue lists, and a few more.
+const INTERNAL_URLS: &[&str] = &[
+    "http://127.0.0.1/hook",
+    "http://127.1/hook",
+    "http://2130706433/hook",
+    "http://0x7f000001/hook",
+    "http://[::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://10.0.0.1/hook",
+    "http://172.16.0.1/hook",
+    "http://172.31.255.254/hook",
+    "http://192.168.1.1/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fc00::1]/hook",
+    "http://[fd00::1]/hook",
+    "http://[fe80::1]/hook",
+    "http://0.0.0.0/hook",
+    "http://[::]/hook",
+    "http://224.0.0.1/hook",
+    "http://[::ffff:10.0.0.1]/hook",
+    "http://localhost:8080/hook",
+    "http://localhost./hook",
+];
+
+async fn url_refused(res: Response) {
+    let body = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "url", "{body}");
+}
+
+#[tokio::test]
+async fn webhook_urls_inside_the_network_are_refused_on_create_and_update() {
+    let app = TestApp::spawn().await;
+    let staff = app.admin_token().await;
+    let public = json!({"url": "https://crm.example/hook", "events": ["alert.created"]});
+    let hook = ok(app.post("/api/v1/webhooks", &public, Some(&staff)).await, 201).await;
+    let path = format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap());
+
+    for url in INTERNAL_URLS {
+        let body = json!({"url": url, "events": ["alert.created"]});
+        url_refused(app.post("/api/v1/webhooks", &body, Some(&staff)).await).await;
+        let res = app.client.patch(app.url(&path)).bearer_auth(&staff).json(&json!({"url": url})).send().await.unwrap();
+        url_refused(res).await;
+    }
+    let kept = ok(app.get(&path, Some(&staff)).await, 200).await;
+    assert_eq!(kept["url"], "https://crm.example/hook", "no refused URL was stored");
+    assert_eq!(ok(app.get("/api/v1/webhooks", Some(&staff)).await, 200).await.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_setting_lets_an_on_premise_install_register_private_targets() {
+    let app = TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true).await;
+    let staff = app.admin_token().await;
+    for url in ["http://127.0.0.1:9000/hook", "http://10.0.0.5/hook", "http://localhost:8080/hook"] {
+        let body = json!({"url": url, "events": ["alert.created"]});
+        ok(app.post("/api/v1/webhooks", &body, Some(&staff)).await, 201).await;
+    }
+}
+
+/// A loopback receiver that counts what reaches it.
+async fn receiver() -> (u16, Arc<Mutex<usize>>) {
+    let hits: Arc<Mutex<usize>> = Arc::default();
+    let h = hits.clone();
+    let server = HttpServer::new(move || {
+        let h = h.clone();
+        App::new().default_service(web::to(move || {
+            let h = h.clone();
+            async move {
+                *h.lock().unwrap() += 1;
+                HttpResponse::NotFound().body("nginx/1.18 secret internal page")
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    (port, hits)
+}
+
+/// Points an endpoint registered with a public name at `url`, as a DNS answer changing after
+/// registration (rebinding) or a row written before the check existed would.
+async fn repoint(app: &TestApp, id: &str, url: String) {
+    let id = id.to_owned();
+    app.state
+        .db
+        .run(move |c| webhook_repo::update_endpoint(c, &id, &EndpointChanges { url: Some(url), ..Default::default() }))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn deliveries_to_internal_targets_are_refused_without_a_request_or_a_port_hint() {
+    let app = TestApp::spawn().await;
+    let fx = treated_patient(&app, &[]).await;
+    let (port, hits) = receiver().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A name that resolves to loopback (through the resolver), an IP literal to an open port,
+    // and one to a closed port: all three must look the same afterwards.
+    let targets = [
+        format!("http://localhost:{port}/hook"),
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{closed}/hook"),
+    ];
+    let mut ids = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let body = json!({"url": format!("https://crm{i}.example/hook"), "events": ["alert.created"]});
+        let id = ok(app.post("/api/v1/webhooks", &body, Some(&fx.staff)).await, 201).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        repoint(&app, &id, target.clone()).await;
+        ids.push(id);
+    }
+    let checkin = json!({"redness": 2, "swelling": 1, "pain": 1, "itch": 0, "red_flags": ["fever"]});
+    ok(app.post("/api/v1/me/checkins", &checkin, Some(&fx.patient)).await, 201).await;
+
+    let report = deliver_due_webhooks(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!((report.claimed, report.failed, report.refused, report.delivered), (3, 3, 3, 0), "{report:?}");
+    assert_eq!(*hits.lock().unwrap(), 0, "nothing reached the internal receiver");
+    let mut seen = Vec::new();
+    for id in &ids {
+        let log = ok(app.get(&format!("/api/v1/webhooks/{id}/deliveries"), Some(&fx.staff)).await, 200).await;
+        let d = &log["items"][0];
+        assert_eq!((d["status"].as_str(), d["attempts"].as_i64()), (Some("failed"), Some(1)), "{d}");
+        assert_eq!(d["last_status_code"], Value::Null, "{d}");
+        assert_eq!(d["attempt_log"][0]["status_code"], Value::Null, "{d}");
+        seen.push((d["last_error"].clone(), d["attempt_log"][0]["error"].clone()));
+    }
+    assert!(seen.iter().all(|s| *s == seen[0]), "open, closed and named targets read the same: {seen:?}");
+    let reason = seen[0].0.as_str().unwrap();
+    assert_eq!(reason, aftercare::security::ssrf::REFUSED, "one fixed reason");
+    for hint in ["404", "nginx", "connect", &port.to_string(), &closed.to_string()] {
+        assert!(!reason.contains(hint), "{reason}");
+    }
+    assert_eq!(deliver_due_webhooks(&app.state, app.clock.now()).await.unwrap().claimed, 0, "not retried");
+}
+
+#[tokio::test]
+async fn with_the_setting_a_loopback_receiver_is_delivered_to() {
+    let app = TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true).await;
+    let fx = treated_patient(&app, &[]).await;
+    let (port, hits) = receiver().await;
+    let body = json!({"url": format!("http://localhost:{port}/hook"), "events": ["alert.created"]});
+    ok(app.post("/api/v1/webhooks", &body, Some(&fx.staff)).await, 201).await;
+    let checkin = json!({"redness": 2, "swelling": 1, "pain": 1, "itch": 0, "red_flags": ["fever"]});
+    ok(app.post("/api/v1/me/checkins", &checkin, Some(&fx.patient)).await, 201).await;
+    let report = deliver_due_webhooks(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!((report.claimed, report.retried, report.refused), (1, 1, 0), "{report:?}");
+    assert_eq!(*hits.lock().unwrap(), 1, "the request reached the receiver");
+}
