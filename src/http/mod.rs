@@ -13,6 +13,7 @@ pub mod json;
 pub mod me;
 pub mod metrics;
 pub mod middleware;
+pub mod nul_guard;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;

@@ -6,10 +6,13 @@
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use reqwest::Response;
+use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, ok, treated_patient};
+use crate::{
+    helpers::{TestApp, assert_problem, ok, treated_patient},
+    photos::{image_bytes, upload},
+};
 use aftercare::{
     clock::Clock,
     jobs::webhooks::deliver_due_webhooks,
@@ -166,4 +169,123 @@ async fn with_the_setting_a_loopback_receiver_is_delivered_to() {
     let report = deliver_due_webhooks(&app.state, app.clock.now()).await.unwrap();
     assert_eq!((report.claimed, report.retried, report.refused), (1, 1, 0), "{report:?}");
     assert_eq!(*hits.lock().unwrap(), 1, "the request reached the receiver");
+}
+
+/// The ids a route shape needs to reach its handler's database work.
+struct Ids {
+    patient: String,
+    course: String,
+    session: String,
+    webhook: String,
+}
+
+impl Ids {
+    fn fill(&self, path: &str, id: &str) -> String {
+        let known = [
+            ("/patients/{id}", &self.patient),
+            ("/courses/{id}", &self.course),
+            ("/sessions/{id}", &self.session),
+            ("/webhooks/{id}", &self.webhook),
+        ];
+        let id = known.iter().find(|(p, _)| path.contains(p)).map_or(id, |(_, v)| v.as_str());
+        path.replace("{id}", id)
+    }
+}
+
+/// Every operation of the API document: (method, path, operation).
+fn operations(doc: &Value) -> Vec<(Method, String, Value)> {
+    let mut out = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            out.push((Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), path.clone(), op.clone()));
+        }
+    }
+    out
+}
+
+fn token_for<'a>(path: &str, staff: &'a str, patient: &'a str) -> &'a str {
+    if path.starts_with("/api/v1/me") { patient } else { staff }
+}
+
+/// The string properties of an operation's JSON body.
+fn string_fields(doc: &Value, op: &Value) -> Vec<String> {
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    let Some(name) = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) else {
+        return Vec::new();
+    };
+    let is_string = |t: &Value| t == "string" || t.as_array().is_some_and(|a| a.contains(&json!("string")));
+    doc["components"]["schemas"][name]["properties"]
+        .as_object()
+        .map(|props| props.iter().filter(|(_, p)| is_string(&p["type"])).map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_nul_character_is_never_a_500_on_either_backend() {
+    let app = TestApp::spawn().await;
+    let fx = treated_patient(&app, &["photos"]).await;
+    let hook = json!({"url": "https://crm.example/hook", "events": ["alert.created"]});
+    let webhook =
+        ok(app.post("/api/v1/webhooks", &hook, Some(&fx.staff)).await, 201).await["id"].as_str().unwrap().to_owned();
+    let ids = Ids { patient: fx.pid.clone(), course: fx.course.clone(), session: fx.session.clone(), webhook };
+    let doc = ok(app.get("/openapi.json", None).await, 200).await;
+    let send = |method: Method, path: String, body: Option<Value>, token: &str| {
+        let mut req = app.client.request(method, app.url(&path)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+    };
+
+    let mut probes = (0, 0, 0);
+    for (method, path, op) in operations(&doc) {
+        let token = token_for(&path, &fx.staff, &fx.patient);
+        // A path id with a NUL names nothing.
+        if path.contains("{id}") {
+            let target = path.replace("{id}", "0190f0e0-0000-7000-8000-000000000000%00");
+            let res = send(method.clone(), target.clone(), Some(json!({})), token).await.unwrap();
+            assert_problem(res, 404, "not_found").await;
+            probes.0 += 1;
+        }
+        // A query parameter with a NUL is a 422 naming it.
+        for param in op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "query") {
+            let name = param["name"].as_str().unwrap();
+            let target = format!("{}?{name}=ab%00c", ids.fill(&path, "0190f0e0-0000-7000-8000-000000000000"));
+            let res = send(method.clone(), target.clone(), None, token).await.unwrap();
+            let body = assert_problem(res, 422, "validation_failed").await;
+            assert_eq!(body["errors"][0]["field"], name, "{method} {target}: {body}");
+            probes.1 += 1;
+        }
+        // Each text of a JSON body, holding a NUL, is a 422 naming that field.
+        for field in string_fields(&doc, &op) {
+            let target = ids.fill(&path, "0190f0e0-0000-7000-8000-000000000000");
+            let res = send(method.clone(), target.clone(), Some(json!({ &field: "a\u{0}b" })), token).await.unwrap();
+            let body = assert_problem(res, 422, "validation_failed").await;
+            assert_eq!(body["errors"][0]["field"], field.as_str(), "{method} {target}: {body}");
+            probes.2 += 1;
+        }
+    }
+    assert!(probes.0 >= 40 && probes.1 >= 20 && probes.2 >= 50, "every route shape was probed: {probes:?}");
+
+    // Whole, otherwise valid bodies whose text would reach the database.
+    let patient = json!({"name": "Ja\u{0}ne", "email": "j2@x.example", "time_zone": "Europe/London"});
+    let res = app.post("/api/v1/patients", &patient, Some(&fx.staff)).await;
+    assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "name");
+    let named = json!({"url": "https://crm.example/h", "events": ["alert.created"], "description": "C\u{0}RM"});
+    let res = app.post("/api/v1/webhooks", &named, Some(&fx.staff)).await;
+    assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "description");
+    let login = json!({"email": "jane\u{0}@x.example", "password": "whatever-it-is"});
+    let res = app.post("/api/v1/auth/login", &login, None).await;
+    assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "email");
+    let event = json!({"url": "https://crm.example/h", "events": ["alert.created\u{0}"]});
+    let res = app.post("/api/v1/webhooks", &event, Some(&fx.staff)).await;
+    assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "events[0]");
+    let meta = json!({"view": "front\u{0}al", "time_point": "baseline", "colour_card": true});
+    let image = image_bytes(16, 16, [200, 120, 110], image::ImageFormat::Jpeg);
+    let res = upload(&app, &format!("/api/v1/patients/{}/photos", fx.pid), &fx.staff, image, meta).await;
+    assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "metadata.view");
+    // The search that reads `q` straight into SQL, and a real id followed by a NUL.
+    let res = app.get("/api/v1/patients?q=Ja%00ne", Some(&fx.staff)).await;
+    assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "q");
+    assert_problem(app.get(&format!("/api/v1/patients/{}%00", fx.pid), Some(&fx.staff)).await, 404, "not_found").await;
 }
