@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod patients;
 pub mod photos;
 pub mod protocols;
+pub mod security_headers;
 pub mod staff;
 pub mod strict_json;
 pub mod unsubscribe;

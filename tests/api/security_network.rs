@@ -289,3 +289,55 @@ async fn a_nul_character_is_never_a_500_on_either_backend() {
     assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "q");
     assert_problem(app.get(&format!("/api/v1/patients/{}%00", fx.pid), Some(&fx.staff)).await, 404, "not_found").await;
 }
+
+fn header<'a>(res: &'a Response, name: &str) -> Option<&'a str> {
+    res.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn responses_carry_nosniff_patient_data_is_never_stored_and_pages_cannot_be_framed() {
+    let app = TestApp::spawn().await;
+    let fx = treated_patient(&app, &["photos"]).await;
+    let image = image_bytes(16, 16, [200, 120, 110], image::ImageFormat::Jpeg);
+    let meta = json!({"view": "frontal", "time_point": "baseline", "colour_card": true});
+    let photo =
+        ok(upload(&app, &format!("/api/v1/patients/{}/photos", fx.pid), &fx.staff, image, meta).await, 201).await;
+    let feed = ok(app.post("/api/v1/me/calendar-feed", &json!({}), Some(&fx.patient)).await, 201).await;
+    let feed_url = feed["url"].as_str().unwrap();
+    let feed_path = feed_url[feed_url.find("/api/").unwrap()..].to_owned();
+
+    let patient_data = vec![
+        (format!("/api/v1/patients/{}", fx.pid), fx.staff.clone()),
+        (format!("/api/v1/patients/{}/fhir", fx.pid), fx.staff.clone()),
+        (format!("/api/v1/patients/{}/progress/chart.svg", fx.pid), fx.staff.clone()),
+        (format!("/api/v1/patients/{}/progress/chart.png", fx.pid), fx.staff.clone()),
+        (photo["image_url"].as_str().unwrap().to_owned(), fx.staff.clone()),
+        ("/api/v1/me/calendar.ics".to_owned(), fx.patient.clone()),
+        ("/api/v1/me/fhir".to_owned(), fx.patient.clone()),
+        ("/api/v1/patients/nobody".to_owned(), fx.staff.clone()),
+        (feed_path, String::new()),
+    ];
+    for (path, token) in &patient_data {
+        let res = app.get(path, (!token.is_empty()).then_some(token.as_str())).await;
+        assert!(res.status().as_u16() < 500, "{path}: {}", res.status());
+        assert_eq!(header(&res, "x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(header(&res, "cache-control"), Some("no-store"), "{path}");
+    }
+    for path in ["/healthz", "/openapi.json", "/nothing-here"] {
+        let res = app.get(path, None).await;
+        assert_eq!(header(&res, "x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(header(&res, "cache-control"), None, "{path} holds no patient data");
+    }
+
+    let token = app.state.links.sign(&fx.pid);
+    let page = app.get(&format!("/api/v1/unsubscribe?token={token}"), None).await;
+    let docs = app.get("/docs/", None).await;
+    for (name, res) in [("unsubscribe", page), ("docs", docs)] {
+        assert_eq!(res.status(), 200, "{name}");
+        assert!(header(&res, "content-type").unwrap().starts_with("text/html"), "{name}");
+        assert_eq!(header(&res, "x-content-type-options"), Some("nosniff"), "{name}");
+        let csp = header(&res, "content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{name}: {csp}");
+        assert!(!csp.contains("'unsafe-eval'") && !csp.contains("script-src *"), "{name}: {csp}");
+    }
+}
