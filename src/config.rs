@@ -62,6 +62,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__WEBHOOKS__TIMEOUT_SECS", "10"),
     ("AFTERCARE__WEBHOOKS__MAX_ATTEMPTS", "10"),
     ("AFTERCARE__WEBHOOKS__BACKOFF_BASE_SECS", "10"),
+    ("AFTERCARE__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "false"),
     ("AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES", "15728640"),
     ("AFTERCARE__PHOTOS__MAX_PIXELS", "50000000"),
     ("AFTERCARE__PHOTOS__MAX_CONCURRENT", "2"),
@@ -179,11 +180,14 @@ pub struct WebhookSettings {
     pub max_attempts: i32,
     /// First retry delay in seconds; doubles per attempt (with jitter), capped at one hour.
     pub backoff_base_secs: i64,
+    /// Whether endpoints may be loopback, private or other internal addresses (tests, on-premise
+    /// installs whose clinic systems share the network). Off by default: see `security::ssrf`.
+    pub allow_private_targets: bool,
 }
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        Self { tick_secs: 2, timeout_secs: 10, max_attempts: 10, backoff_base_secs: 10 }
+        Self { tick_secs: 2, timeout_secs: 10, max_attempts: 10, backoff_base_secs: 10, allow_private_targets: false }
     }
 }
 

@@ -140,7 +140,9 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
             .configure(http::configure)
             .default_service(web::to(http::route_not_found))
             .wrap(from_fn(http::idempotency::idempotency))
+            .wrap(from_fn(http::nul_guard::refuse_nul))
             .wrap(from_fn(http::middleware::observe))
+            .wrap(from_fn(http::security_headers::security_headers))
     })
     .workers(workers)
     // Blocking work waits for a database connection (or a hashing or image permit) anyway: more

@@ -254,6 +254,15 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_character_in_any_text_is_a_field_error() {
+        assert_eq!(fields(r#"{"email":"a\u0000b"}"#), (422, vec!["email".to_owned()]));
+        let p = parse_json::<serde_json::Value>(br#"{"a":{"b":["x","y\u0000"]}}"#).unwrap_err().problem();
+        assert_eq!((p.status, p.errors[0].field.as_str()), (422, "a.b[1]"), "inside untyped JSON too");
+        assert!(p.errors[0].message.contains("NUL") && !p.errors[0].message.contains('y'), "{}", p.errors[0].message);
+        assert!(parse_json::<serde_json::Value>(br#"{"a":"\u0001 is fine"}"#).is_ok());
+    }
+
+    #[test]
     fn a_struct_is_an_object_never_an_array_of_its_fields() {
         for (body, field) in [
             (r#"["a", null]"#, "."),

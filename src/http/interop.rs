@@ -170,7 +170,7 @@ pub async fn get_calendar(
     let body = calendar::ics(&rec, now);
     Ok(HttpResponse::Ok()
         .content_type("text/calendar; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "private, max-age=300"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
 }
 

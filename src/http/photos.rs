@@ -227,7 +227,7 @@ pub async fn get_photo_image(
     let full = q.size.unwrap_or_default() == ImageSize::Full;
     let photo = photos::load(&state, &user, &id).await?;
     let etag = if full { photo.full_etag.clone() } else { photo.thumb_etag.clone() };
-    let cache = (header::CACHE_CONTROL, "private, max-age=86400");
+    let cache = (header::CACHE_CONTROL, "no-store");
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -341,10 +341,7 @@ async fn chart_for(state: &AppState, user: &AuthUser, id: &str, png: bool) -> Ap
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::internal(anyhow::anyhow!("chart: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type(rendered.1)
-        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-        .body(rendered.0))
+    Ok(HttpResponse::Ok().content_type(rendered.1).insert_header((header::CACHE_CONTROL, "no-store")).body(rendered.0))
 }
 
 /// The progress chart as SVG: one panel per scale, sessions marked.

@@ -2,7 +2,9 @@
 //! `["Glow", null]` reads as `{"name": "Glow", "reply_to": null}`. The API document allows
 //! only objects, and a client relying on field order would break with any new field. [`Strict`]
 //! wraps a deserializer so that every struct and struct variant, at any depth, must be a JSON
-//! object; everything else passes through unchanged.
+//! object. It also refuses a text holding a NUL character (`\u0000`) anywhere in a body: no
+//! field has a use for one, and PostgreSQL cannot store it in TEXT (the driver's error would
+//! be a 500 where SQLite answered 201). Everything else passes through unchanged.
 
 use std::fmt;
 
@@ -98,8 +100,24 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Strict<V> {
     forward_visit! {
         visit_bool: bool visit_i8: i8 visit_i16: i16 visit_i32: i32 visit_i64: i64 visit_i128: i128
         visit_u8: u8 visit_u16: u16 visit_u32: u32 visit_u64: u64 visit_u128: u128 visit_f32: f32
-        visit_f64: f64 visit_char: char visit_str: &str visit_borrowed_str: &'de str visit_string: String
+        visit_f64: f64
         visit_bytes: &[u8] visit_borrowed_bytes: &'de [u8] visit_byte_buf: Vec<u8>
+    }
+
+    fn visit_char<E: de::Error>(self, v: char) -> Result<Self::Value, E> {
+        if v == '\0' { Err(nul()) } else { self.0.visit_char(v) }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if v.contains('\0') { Err(nul()) } else { self.0.visit_str(v) }
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        if v.contains('\0') { Err(nul()) } else { self.0.visit_borrowed_str(v) }
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        if v.contains('\0') { Err(nul()) } else { self.0.visit_string(v) }
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -129,6 +147,11 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Strict<V> {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
         self.0.visit_enum(Strict(data))
     }
+}
+
+/// The field error for a text with a NUL character (the text is not repeated).
+fn nul<E: de::Error>() -> E {
+    E::custom("must not contain a NUL character (\\u0000)")
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for ObjectOnly<V> {

@@ -4,6 +4,8 @@
 //! `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, with a second `v1,`
 //! signature by the previous secret during a rotation's grace period. A 2xx answer delivers;
 //! anything else retries with exponential backoff until the last attempt fails the delivery.
+//! A target inside the network (`security::ssrf`) is never contacted: the delivery fails at once
+//! with one fixed reason, and logs say only "target refused".
 
 use std::{collections::HashMap, time::Instant};
 
@@ -17,6 +19,7 @@ use crate::{
     db::{DbError, from_db, new_id, to_db},
     jobs::dispatch::backoff,
     repo::webhooks::{self, Attempt, Delivery, Endpoint},
+    security::ssrf,
     state::AppState,
 };
 
@@ -27,6 +30,8 @@ pub struct WebhookReport {
     pub delivered: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Of the failed, those whose target was inside the network (never contacted).
+    pub refused: usize,
     /// Outcomes not recorded because the lease ran out and another sender took the row.
     pub lost_lease: usize,
 }
@@ -34,15 +39,19 @@ pub struct WebhookReport {
 const BATCH: i64 = 50;
 const CONCURRENCY: usize = 8;
 
-/// The HTTP client deliveries go through: the receiver must answer within the timeout, and
-/// redirects are not followed (a signed body goes only where the admin registered).
+/// The HTTP client deliveries go through: the receiver must answer within the timeout,
+/// redirects are not followed (a signed body goes only where the admin registered), no proxy is
+/// used (it would resolve names itself), and names resolve to public addresses only unless
+/// private targets are allowed.
 pub fn client(settings: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(settings.timeout_secs))
         .connect_timeout(std::time::Duration::from_secs(settings.timeout_secs.min(5)))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Aftercare-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+        .no_proxy()
+        .user_agent(concat!("Aftercare-Webhooks/", env!("CARGO_PKG_VERSION")));
+    let builder = if settings.allow_private_targets { builder } else { builder.dns_resolver(ssrf::PublicOnly) };
+    Ok(builder.build()?)
 }
 
 /// The Standard Webhooks signature of `body` with `secret` (`whsec_<base64 key>`).
@@ -70,6 +79,7 @@ enum Outcome {
     Delivered,
     Retried,
     Failed,
+    Refused,
     LostLease,
 }
 
@@ -113,6 +123,10 @@ pub async fn deliver_due_webhooks(state: &AppState, now: DateTime<Utc>) -> Resul
             Outcome::Delivered => report.delivered += 1,
             Outcome::Retried => report.retried += 1,
             Outcome::Failed => report.failed += 1,
+            Outcome::Refused => {
+                report.failed += 1;
+                report.refused += 1;
+            }
             Outcome::LostLease => report.lost_lease += 1,
         }
     }
@@ -121,6 +135,7 @@ pub async fn deliver_due_webhooks(state: &AppState, now: DateTime<Utc>) -> Resul
         webhooks.delivered = report.delivered,
         webhooks.retried = report.retried,
         webhooks.failed = report.failed,
+        webhooks.refused = report.refused,
         "webhook pass"
     );
     Ok(report)
@@ -136,6 +151,9 @@ async fn deliver_one(
     let Some(endpoint) = endpoint.filter(|e| e.active) else {
         return record(state, d, None, Some("the endpoint is disabled".into()), 0, now, true).await;
     };
+    if literal_refused(state, &endpoint.url) {
+        return refuse(state, d, endpoint, now).await;
+    }
     let timestamp = now.timestamp();
     let signature = signature_header(endpoint, &d.event_id, timestamp, &d.payload, now);
     let started = Instant::now();
@@ -154,6 +172,11 @@ async fn deliver_one(
         // Past the lease another sender may hold the row: do not record over it.
         return Ok(Outcome::LostLease);
     }
+    if let Err(e) = &sent
+        && ssrf::was_refused(e)
+    {
+        return refuse(state, d, endpoint, now).await;
+    }
     let (code, error) = match sent {
         Ok(resp) if resp.status().is_success() => (Some(i32::from(resp.status().as_u16())), None),
         Ok(resp) => (Some(i32::from(resp.status().as_u16())), Some(format!("the receiver answered {}", resp.status()))),
@@ -163,6 +186,21 @@ async fn deliver_one(
     };
     let last = d.attempts >= state.settings.webhooks.max_attempts;
     record(state, d, code, error, took, now, last).await
+}
+
+/// Whether the endpoint's host is an IP literal inside the network: the client connects to a
+/// literal without asking the resolver, so it is checked here.
+fn literal_refused(state: &AppState, url: &str) -> bool {
+    !state.settings.webhooks.allow_private_targets
+        && !url::Url::parse(url).is_ok_and(|u| ssrf::check_literal(&u).is_ok())
+}
+
+/// Fails a delivery whose target is inside the network, with the one fixed reason: nothing that
+/// would tell an open port from a closed one reaches the log view, the logs or the report.
+async fn refuse(state: &AppState, d: Delivery, endpoint: &Endpoint, now: DateTime<Utc>) -> Result<Outcome, DbError> {
+    tracing::warn!(webhook.id = %endpoint.id, delivery.id = %d.id, "webhook target refused");
+    let outcome = record(state, d, None, Some(ssrf::REFUSED.to_owned()), 0, now, true).await?;
+    Ok(if matches!(outcome, Outcome::Failed) { Outcome::Refused } else { outcome })
 }
 
 fn without_url(e: &reqwest::Error) -> String {

@@ -1,10 +1,12 @@
 //! Credentials and the things that protect them: password hashing, access and refresh tokens,
-//! one-time tokens, login rate limits, and masking of personal data in logs.
+//! one-time tokens, login rate limits, masking of personal data in logs, and the guard that keeps
+//! webhook deliveries out of the service's own network.
 
 pub mod jwt;
 pub mod links;
 pub mod password;
 pub mod rate_limit;
+pub mod ssrf;
 
 use base64::Engine;
 use rand::RngCore;

@@ -16,7 +16,7 @@ use crate::{
         pagination::{Page, fetch_limit},
     },
     repo::webhooks::{self, Attempt, Delivery, Endpoint, EndpointChanges},
-    security::random_token,
+    security::{random_token, ssrf},
     state::AppState,
 };
 
@@ -71,7 +71,9 @@ pub struct WebhookView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// `https://…` (or `http://` for systems inside the clinic's network).
+    /// `https://…` (or `http://`). It must be a public address: loopback, private, link-local and
+    /// other internal addresses (or names resolving to them) are refused unless the install allows
+    /// private targets.
     #[schema(
         example = "https://crm.example-clinic.com/hooks/aftercare",
         max_length = 2000,
@@ -106,7 +108,8 @@ pub struct AttemptView {
     pub attempted_at: DateTime<Utc>,
     /// The receiver's HTTP status, if it answered.
     pub status_code: Option<i32>,
-    /// Why the attempt failed (connection refused, timeout, non-2xx).
+    /// Why the attempt failed (connection refused, timeout, non-2xx, or a target inside the
+    /// network, which is never contacted).
     pub error: Option<String>,
     pub duration_ms: i32,
 }
@@ -183,7 +186,7 @@ pub fn delivery_view(d: Delivery, attempts: Vec<Attempt>) -> ApiResult<DeliveryV
     })
 }
 
-fn check_url(raw: &str) -> Result<String, String> {
+fn check_url(raw: &str) -> Result<url::Url, String> {
     let raw = raw.trim();
     if raw.len() > 2000 {
         return Err("is longer than 2000 characters".into());
@@ -198,7 +201,17 @@ fn check_url(raw: &str) -> Result<String, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry credentials; authenticate the signature instead".into());
     }
-    Ok(url.to_string())
+    Ok(url)
+}
+
+/// The URL checked for form, then for where it points (unless private targets are allowed).
+async fn checked_url(state: &AppState, c: &mut Checks, raw: &str) -> Option<String> {
+    let url = c.check("url", check_url(raw))?;
+    if !state.settings.webhooks.allow_private_targets && ssrf::check_registration(&url).await.is_err() {
+        c.fail("url", "must be a public address: loopback, private and other internal addresses are refused");
+        return None;
+    }
+    Some(url.to_string())
 }
 
 fn check_events(events: &[EventType]) -> Result<String, String> {
@@ -211,7 +224,7 @@ fn check_events(events: &[EventType]) -> Result<String, String> {
 pub async fn create(state: &AppState, user: &AuthUser, body: CreateWebhook) -> ApiResult<WebhookView> {
     user.require_admin()?;
     let mut c = Checks::default();
-    let url = c.check("url", check_url(&body.url));
+    let url = checked_url(state, &mut c, &body.url).await;
     let events = c.check("events", check_events(&body.events));
     let description = body.description.as_deref().and_then(|d| c.check("description", text(d, 500)));
     c.finish()?;
@@ -254,7 +267,10 @@ pub async fn list(state: &AppState, user: &AuthUser) -> ApiResult<Vec<WebhookVie
 pub async fn update(state: &AppState, user: &AuthUser, id: &str, body: UpdateWebhook) -> ApiResult<WebhookView> {
     let endpoint = load(state, user, id).await?;
     let mut c = Checks::default();
-    let url = body.url.as_deref().and_then(|u| c.check("url", check_url(u)));
+    let url = match body.url.as_deref() {
+        Some(u) => checked_url(state, &mut c, u).await,
+        None => None,
+    };
     let events = body.events.as_deref().and_then(|e| c.check("events", check_events(e)));
     let description = match &body.description {
         None => None,

@@ -1,6 +1,8 @@
 //! Webhooks against a real receiver on loopback: signed (checked here with our own HMAC, the
 //! Standard Webhooks way), retried with backoff when the receiver fails, logged, re-sent,
-//! secrets rotated with an overlap, and delivered within seconds by the running scheduler.
+//! secrets rotated with an overlap, and delivered within seconds by the running scheduler. The
+//! receiver is on loopback, so these apps allow private targets (tests/api/security_network.rs
+//! covers the default, which refuses them).
 
 use std::{
     sync::{
@@ -78,9 +80,18 @@ fn signed_by(hit: &Hit, secret: &str) -> bool {
     hit.signature.split(' ').any(|s| s == expected)
 }
 
+/// An app whose webhooks may reach the loopback receiver.
+async fn spawn_allowing_loopback(tweak: impl FnOnce(&mut aftercare::config::Settings)) -> TestApp {
+    TestApp::spawn_with(|s| {
+        s.webhooks.allow_private_targets = true;
+        tweak(s);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn deliveries_are_signed_retried_with_backoff_logged_and_resent() {
-    let app = TestApp::spawn().await;
+    let app = spawn_allowing_loopback(|_| {}).await;
     let fx = treated_patient(&app, &[]).await;
     let rx = receiver(2).await;
     let hook = json!({"url": rx.url, "events": ["checkin.created", "alert.created"], "description": "CRM"});
@@ -172,7 +183,7 @@ async fn deliveries_are_signed_retried_with_backoff_logged_and_resent() {
 
 #[tokio::test]
 async fn a_receiver_that_never_answers_fails_the_delivery_after_the_last_attempt() {
-    let app = TestApp::spawn_with(|s| s.webhooks.max_attempts = 3).await;
+    let app = spawn_allowing_loopback(|s| s.webhooks.max_attempts = 3).await;
     let fx = treated_patient(&app, &[]).await;
     let rx = receiver(usize::MAX).await;
     let hook = json!({"url": rx.url, "events": ["session.created"]});
@@ -255,7 +266,7 @@ async fn endpoints_are_admin_only_validated_and_scoped_to_the_clinic() {
 
 #[tokio::test]
 async fn the_running_scheduler_delivers_an_alert_within_seconds() {
-    let app = TestApp::spawn_with(|s| {
+    let app = spawn_allowing_loopback(|s| {
         s.dispatch.enabled = true;
         s.webhooks.tick_secs = 1;
     })
