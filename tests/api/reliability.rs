@@ -12,7 +12,7 @@ use crate::{
 use aftercare::{
     clock::Clock,
     db::{Backend, DbError, new_id, schema, to_db},
-    jobs::dispatch::{DispatchReport, deliver_due_reminders},
+    jobs::dispatch::{DispatchReport, deliver_due_reminders, drain_due_reminders},
     repo::reminders::{self, Reminder},
 };
 use chrono::{DateTime, Duration, Utc};
@@ -682,4 +682,82 @@ async fn a_reminder_whose_dispatchers_keep_dying_fails_after_max_attempts_and_al
     let alerts = ok(app.get("/api/v1/alerts", Some(&staff)).await, 200).await;
     assert_eq!(alerts["items"].as_array().unwrap().len(), 1, "one open alert per session and reason");
     assert_eq!(alerts["items"][0]["reason"], "reminder_failed");
+}
+
+#[tokio::test]
+async fn a_backlog_drains_in_one_tick_while_batches_come_back_full() {
+    let app = TestApp::spawn_with(|s| s.dispatch.batch_size = 2).await;
+    let staff = app.admin_token().await;
+    let fx = fixture(&app, &staff, "jane@x.example").await;
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    let due = due_ids(&app, &fx.session).await;
+    assert_eq!(due.len(), 7);
+
+    let report = drain_due_reminders(&app.state).await.unwrap();
+    assert_eq!(report, DispatchReport { claimed: 7, sent: 7, ..Default::default() }, "four passes of two, in one tick");
+    assert_eq!(outbox_reminder_ids(&app).len(), 7);
+    assert_eq!(drain_due_reminders(&app.state).await.unwrap(), DispatchReport::default());
+}
+
+#[tokio::test]
+async fn a_drain_stops_when_mail_is_down_instead_of_spending_every_attempt_at_once() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(|s| {
+        s.dispatch.batch_size = 2;
+        s.mail.smtp_url = Some(url.into());
+    })
+    .await;
+    let staff = app.admin_token().await;
+    let fx = fixture(&app, &staff, "jane@x.example").await;
+    *sink.rcpt_reply.lock().unwrap() = Some("451 4.3.0 try later".into());
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    assert_eq!(due_ids(&app, &fx.session).await.len(), 7);
+    let report = drain_due_reminders(&app.state).await.unwrap();
+    assert_eq!((report.claimed, report.retried, report.sent), (2, 2, 0), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_live_dispatcher_renews_only_its_own_claims() {
+    let app = TestApp::spawn().await;
+    let staff = app.admin_token().await;
+    let fx = fixture(&app, &staff, "jane@x.example").await;
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    let due = due_ids(&app, &fx.session).await;
+    let now = app.clock.now();
+    let (claim_now, held) = (to_db(now), to_db(now + Duration::seconds(30)));
+    let claimed = app
+        .state
+        .db
+        .write(move |c| -> Result<Vec<Reminder>, DbError> { Ok(reminders::claim_due(c, claim_now, held, 3)?) })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    // One of them is finished meanwhile; another dispatcher's lease on a fourth is not ours.
+    let finished = claimed[0].clone();
+    let done = app
+        .state
+        .db
+        .execute(move |c| reminders::finish_claim(c, &finished, "sent", None, None, claim_now, claim_now))
+        .await
+        .unwrap();
+    assert!(done);
+    let ids: Vec<String> = claimed.iter().map(|r| r.id.clone()).chain(due.iter().cloned()).collect();
+    let until = to_db(now + Duration::seconds(60));
+    let renewed = app.state.db.execute(move |c| reminders::renew_claims(c, &ids, held, until)).await.unwrap();
+    assert_eq!(renewed, 2, "the two still in flight under this lease");
+    for r in &claimed[1..] {
+        let row = row(&app, &r.id).await;
+        assert_eq!((row.status.as_str(), row.due_at), ("sending", until));
+    }
+    assert_eq!(row(&app, &claimed[0].id).await.status, "sent");
+    // A finished claim still ends normally after a renewal.
+    let second = claimed[1].clone();
+    let finish = app
+        .state
+        .db
+        .execute(move |c| reminders::finish_claim(c, &second, "sent", None, None, claim_now, claim_now))
+        .await
+        .unwrap();
+    assert!(finish, "renewal keeps the claim this dispatcher's");
 }
