@@ -300,9 +300,10 @@ async fn fail(
             Ok(Some(alerts::raise(c, &about, &what, now)?))
         })
         .await?;
-    let Some(alert) = held else { return Ok(Outcome::LostLease) };
+    if held.is_none() {
+        return Ok(Outcome::LostLease);
+    }
     tracing::warn!(reminder.id = %r.id, error = %crate::security::redact(error), "reminder failed");
-    alerts::notify(state, alert.as_slice()).await;
     Ok(Outcome::Failed)
 }
 

@@ -2,6 +2,7 @@
 //! ticks them. Every replica may run the scheduler: reminders are claimed with leases, so two
 //! dispatchers never hold the same row.
 
+pub mod alert_mail;
 pub mod dispatch;
 pub mod missed_checkins;
 pub mod webhooks;
@@ -15,7 +16,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::{repo::idempotency, state::AppState};
 
-/// Starts the ticking: dispatch (draining a backlog) every `tick_secs`, webhooks every `webhooks.tick_secs`, missed
+/// Starts the ticking: staff alert emails and reminders (draining a backlog) every `tick_secs`, webhooks every `webhooks.tick_secs`, missed
 /// check-ins every 15 minutes, expired idempotency keys hourly. A tick that finds the previous one still running does nothing.
 pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
@@ -24,6 +25,10 @@ pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
     let every = if tick < 60 { format!("*/{tick} * * * * *") } else { format!("0 */{} * * * *", (tick / 60).max(1)) };
     scheduler
         .add(guarded(&every, state.clone(), |s| async move {
+            // Staff emails about red flags first: they are the most urgent mail there is.
+            if let Err(e) = alert_mail::deliver_alert_notifications(&s, s.now()).await {
+                tracing::error!(error = %e, "alert mail pass failed");
+            }
             if let Err(e) = dispatch::drain_due_reminders(&s).await {
                 tracing::error!(error = %e, "dispatch pass failed");
             }

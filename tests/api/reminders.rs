@@ -8,7 +8,10 @@ use crate::{
 };
 use aftercare::{
     clock::Clock,
-    jobs::{dispatch::deliver_due_reminders, missed_checkins::check_missed_checkins},
+    jobs::{
+        alert_mail::deliver_alert_notifications, dispatch::deliver_due_reminders,
+        missed_checkins::check_missed_checkins,
+    },
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -335,7 +338,14 @@ async fn check_ins_raise_alerts_by_the_escalation_rules_without_duplicates() {
     assert_eq!(items.len(), 1);
     assert_eq!((items[0]["severity"].as_str(), items[0]["reason"].as_str()), (Some("urgent"), Some("red_flag")));
     assert!(items[0]["details"].as_str().unwrap().contains("pus, fever"));
-    // Urgent alerts are emailed to every staff member, without patient details.
+    // Urgent alerts are emailed to every staff member, without patient details, by the
+    // dispatcher (never from inside the patient's request).
+    assert_eq!(items[0]["notification"], json!({"status": "pending", "sent": 0, "pending": 2, "failed": 0}));
+    assert!(app.outbox()[outbox_before..].iter().all(|m| !m.subject.starts_with("Urgent")), "not sent in the request");
+    let report = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!((report.claimed, report.sent), (2, 2));
+    let listed = ok(app.get("/api/v1/alerts", Some(&clinician)).await, 200).await;
+    assert_eq!(listed["items"][0]["notification"], json!({"status": "sent", "sent": 2, "pending": 0, "failed": 0}));
     let staff_mail: Vec<_> =
         app.outbox()[outbox_before..].iter().filter(|m| m.subject.starts_with("Urgent")).cloned().collect();
     let mut to: Vec<&str> = staff_mail.iter().map(|m| m.to.as_str()).collect();
