@@ -847,6 +847,8 @@ async fn an_alert_email_refused_for_good_is_visible_and_alerts_the_clinic() {
         (Some("review"), red["patient_id"].as_str())
     );
     assert_eq!(unreachable["notification"]["status"], "none", "review alerts are not emailed");
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(metrics.contains("aftercare_alert_emails{status=\"failed\"} 1"), "{metrics}");
 }
 
 /// An alert a clinician resolved before its email went needs no email.
