@@ -52,6 +52,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__DISPATCH__ENABLED", "true"),
     ("AFTERCARE__DISPATCH__TICK_SECS", "5"),
     ("AFTERCARE__DISPATCH__BATCH_SIZE", "50"),
+    ("AFTERCARE__DISPATCH__PASS_BUDGET_SECS", "30"),
     ("AFTERCARE__DISPATCH__CONCURRENCY", "8"),
     ("AFTERCARE__DISPATCH__LEASE_SECS", "120"),
     ("AFTERCARE__DISPATCH__MAX_ATTEMPTS", "8"),
@@ -135,11 +136,15 @@ pub struct DispatchSettings {
     pub enabled: bool,
     /// Seconds between dispatcher ticks.
     pub tick_secs: u32,
-    /// Reminders claimed per tick.
+    /// Reminders claimed at once; a pass claims again at once while batches come back full.
     pub batch_size: i64,
+    /// Longest a pass keeps claiming full batches before it yields to the next tick.
+    pub pass_budget_secs: u64,
     /// Emails sent at once within a batch.
     pub concurrency: usize,
-    /// Seconds a claim holds a reminder before another dispatcher may take it.
+    /// Seconds a claim holds a reminder before another dispatcher may take it. A live
+    /// dispatcher renews its claims every third of this while they are in flight, so it is how
+    /// soon the claims of a dispatcher that died come back.
     pub lease_secs: i64,
     /// Attempts before a reminder is marked failed.
     pub max_attempts: i32,
@@ -158,8 +163,9 @@ impl Default for DispatchSettings {
             enabled: true,
             tick_secs: 5,
             batch_size: 50,
+            pass_budget_secs: 30,
             concurrency: 8,
-            lease_secs: 120,
+            lease_secs: 30,
             max_attempts: 8,
             backoff_base_secs: 60,
             daily_cap: 12,
@@ -390,6 +396,10 @@ impl Settings {
         let d = &self.dispatch;
         anyhow::ensure!((1..=3600).contains(&d.tick_secs), "AFTERCARE__DISPATCH__TICK_SECS must be 1 to 3600");
         anyhow::ensure!((1..=10_000).contains(&d.batch_size), "AFTERCARE__DISPATCH__BATCH_SIZE must be 1 to 10000");
+        anyhow::ensure!(
+            (1..=3600).contains(&d.pass_budget_secs),
+            "AFTERCARE__DISPATCH__PASS_BUDGET_SECS must be 1 to 3600"
+        );
         anyhow::ensure!((1..=256).contains(&d.concurrency), "AFTERCARE__DISPATCH__CONCURRENCY must be 1 to 256");
         anyhow::ensure!(d.lease_secs >= 10, "AFTERCARE__DISPATCH__LEASE_SECS must be at least 10");
         anyhow::ensure!(d.max_attempts >= 1, "AFTERCARE__DISPATCH__MAX_ATTEMPTS must be at least 1");

@@ -33,7 +33,7 @@ enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Run one dispatcher pass (due reminders, then missed check-ins) and print what it did.
+    /// Run one dispatcher pass (staff alert emails, due reminders, then missed check-ins) and print what it did.
     DispatchOnce,
     /// Print the OpenAPI document (or write it to a file).
     Openapi {
@@ -104,9 +104,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::DispatchOnce => {
             let state = startup::build_state(settings, Overrides::default()).await?;
             let now = state.now();
+            let alerts = aftercare::jobs::alert_mail::deliver_alert_notifications(&state, now).await?;
             let sent = aftercare::jobs::dispatch::deliver_due_reminders(&state, now).await?;
             let missed = aftercare::jobs::missed_checkins::check_missed_checkins(&state, now).await?;
-            println!("{}", serde_json::json!({ "reminders": sent, "missed_checkins": missed }));
+            println!("{}", serde_json::json!({ "alert_emails": alerts, "reminders": sent, "missed_checkins": missed }));
             Ok(())
         }
         Command::Openapi { .. } => Ok(()),

@@ -385,6 +385,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_notifications (id) {
+        id -> Text,
+        alert_id -> Text,
+        clinic_id -> Text,
+        account_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        due_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(patients -> clinics (clinic_id));
 diesel::joinable!(consents -> patients (patient_id));
 diesel::joinable!(courses -> patients (patient_id));
@@ -416,5 +432,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_feeds,
     webhook_endpoints,
     webhook_deliveries,
-    webhook_attempts
+    webhook_attempts,
+    alert_notifications
 );

@@ -42,6 +42,8 @@ pub enum AlertReason {
     MissedCheckins,
     /// A reminder could not be delivered.
     ReminderFailed,
+    /// The email about an urgent alert could not reach a staff member after every attempt.
+    StaffUnreachable,
 }
 
 impl AlertReason {

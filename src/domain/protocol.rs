@@ -243,6 +243,12 @@ pub fn plan(steps: &[Step], session_end: DateTime<Utc>, tz: Tz, quiet: QuietHour
 }
 
 /// The built-in protocol, following DOMAIN.md. Clinics replace it with their own versions.
+/// Where a snooze of `minutes` moves a reminder due at `due_at`: `minutes` from now, but never
+/// earlier than it was due (snoozing a reminder that is still hours away must not bring it on).
+pub fn snoozed_until(due_at: DateTime<Utc>, now: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
+    (now + Duration::minutes(i64::from(minutes))).max(due_at)
+}
+
 pub fn default_steps() -> Vec<Step> {
     let s = |key: &str, kind, title: &str, message: &str, avoid: &[&str], schedule, goal, action: Option<&str>| Step {
         key: key.into(),
@@ -347,6 +353,17 @@ pub fn default_steps() -> Vec<Step> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snooze_moves_a_reminder_later_never_earlier() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
+        let soon = now + Duration::minutes(2);
+        assert_eq!(snoozed_until(soon, now, 30), now + Duration::minutes(30), "due soon: snoozed from now");
+        let later = now + Duration::hours(5);
+        assert_eq!(snoozed_until(later, now, 30), later, "due in 5 h: a 30-minute snooze keeps it where it was");
+        let overdue = now - Duration::minutes(10);
+        assert_eq!(snoozed_until(overdue, now, 5), now + Duration::minutes(5));
+    }
     use proptest::prelude::*;
 
     fn utc(s: &str) -> DateTime<Utc> {

@@ -49,6 +49,9 @@ pub enum Mailer {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         from: Mailbox,
+        /// Bounds the whole exchange (connect, every command, the message), not only each read:
+        /// a server that answers a byte at a time would otherwise hold a send for ever.
+        timeout: Duration,
     },
     File {
         transport: AsyncFileTransport<Tokio1Executor>,
@@ -72,11 +75,12 @@ impl Mailer {
             settings.mail.from.parse().map_err(|e| anyhow::anyhow!("AFTERCARE__MAIL__FROM is not a mailbox: {e}"))?;
         match &settings.mail.smtp_url {
             Some(url) => {
+                let timeout = Duration::from_secs(settings.mail.timeout_secs.max(1));
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
                     .map_err(|e| anyhow::anyhow!("AFTERCARE__MAIL__SMTP_URL is unusable: {e}"))?
-                    .timeout(Some(Duration::from_secs(settings.mail.timeout_secs)))
+                    .timeout(Some(timeout))
                     .build();
-                Ok(Self::Smtp { transport, from })
+                Ok(Self::Smtp { transport, from, timeout })
             }
             None => {
                 let dir = settings.data_dir.join("mail");
@@ -150,7 +154,14 @@ impl Mailer {
     pub async fn send(&self, email: &Email) -> Result<(), MailError> {
         let message = self.build_message(email)?;
         let result = match self {
-            Self::Smtp { transport, .. } => transport.send(message).await.map(|_| ()).map_err(classify_smtp),
+            Self::Smtp { transport, timeout, .. } => {
+                match tokio::time::timeout(*timeout, transport.send(message)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(classify_smtp),
+                    Err(_) => {
+                        Err(MailError::Transient(format!("SMTP exchange took longer than {} s", timeout.as_secs())))
+                    }
+                }
+            }
             Self::File { transport, .. } => transport
                 .send(message)
                 .await

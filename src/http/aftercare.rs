@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use diesel::{
     deserialize::{self, FromSqlRow},
     pg::Pg,
@@ -376,7 +376,8 @@ async fn own_reminder(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<
     r.filter(|r| r.patient_id == patient.id).ok_or_else(ApiError::not_found)
 }
 
-/// Snoozes a scheduled reminder by 5 minutes to 24 hours.
+/// Snoozes a scheduled reminder by 5 minutes to 24 hours from now; a reminder due later than
+/// that stays where it was (a snooze never brings one on).
 #[utoipa::path(post, path = "/api/v1/me/reminders/{id}/snooze", tag = "me", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = SnoozeReminder, responses((status = 200, body = ReminderView),
     (status = 404, description = "Not your reminder", body = Problem, content_type = "application/problem+json"),
@@ -392,7 +393,7 @@ pub async fn snooze_reminder(
     }
     let r = own_reminder(&state, &user, &id).await?;
     let now = state.now();
-    let until = now + Duration::minutes(i64::from(body.minutes));
+    let until = crate::domain::protocol::snoozed_until(from_db(r.due_at), now, body.minutes);
     let rid = r.id.clone();
     let updated = state
         .db

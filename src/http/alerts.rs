@@ -14,7 +14,7 @@ use crate::{
     },
     repo::alerts,
     services::{
-        alerts::{AlertView, ResolveAlert, view},
+        alerts::{AlertView, ResolveAlert, views_with_notices},
         audit::{self, Action},
     },
     state::AppState,
@@ -52,10 +52,10 @@ pub async fn list_alerts(
     }
     let severity = q.severity.map(crate::domain::wire_name);
     let (clinic, patient) = (user.clinic_id.clone(), q.patient_id.clone());
-    let rows = state
+    let page = state
         .db
         .run(move |c| {
-            alerts::find_page(
+            let rows = alerts::find_page(
                 c,
                 &clinic,
                 Some(&status),
@@ -63,13 +63,13 @@ pub async fn list_alerts(
                 patient.as_deref(),
                 cursor.as_deref(),
                 fetch_limit(limit),
-            )
+            )?;
+            let page = Page::from_rows(rows, limit, |a| &a.id, |a| a);
+            Ok(Page { items: views_with_notices(c, page.items)?, next_cursor: page.next_cursor })
         })
         .await?;
     state.audit.record(audit::event(&user, Action::List, "alert", None, q.patient_id.as_deref(), state.now())).await;
-    let mut page = Page::from_rows(rows, limit, |a| &a.id, view);
-    let items = page.items.drain(..).flatten().collect();
-    Ok(web::Json(Page { items, next_cursor: page.next_cursor }))
+    Ok(web::Json(page))
 }
 
 /// Resolves an open alert with a note (staff).
@@ -91,7 +91,7 @@ pub async fn resolve_alert(
     let (u, id) = (user.clone(), id.into_inner());
     let alert = state
         .db
-        .write(move |c| -> ApiResult<alerts::Alert> {
+        .write(move |c| -> ApiResult<Option<AlertView>> {
             let a =
                 alerts::find_alert(c, &id)?.filter(|a| a.clinic_id == u.clinic_id).ok_or_else(ApiError::not_found)?;
             if !alerts::resolve(c, &a.id, &u.account_id, &note, to_db(now))? {
@@ -101,8 +101,9 @@ pub async fn resolve_alert(
                 c,
                 &[audit::event(&u, Action::Update, "alert", Some(&a.id), Some(&a.patient_id), now)],
             )?;
-            alerts::find_alert(c, &a.id)?.ok_or_else(ApiError::not_found)
+            let resolved = alerts::find_alert(c, &a.id)?.ok_or_else(ApiError::not_found)?;
+            Ok(views_with_notices(c, vec![resolved])?.pop())
         })
         .await?;
-    view(alert).map(web::Json).ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored alert unreadable")))
+    alert.map(web::Json).ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored alert unreadable")))
 }

@@ -4,7 +4,13 @@
 //! backoff and jitter; permanent ones, or too many attempts, fail the reminder and alert the
 //! clinic. A crash after claiming leaves rows whose lease expires, and another pass sends them.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -54,7 +60,93 @@ enum Decision {
     Cancel(&'static str),
 }
 
-/// Runs one pass at `now`.
+impl DispatchReport {
+    fn add(&mut self, other: &Self) {
+        self.claimed += other.claimed;
+        self.sent += other.sent;
+        self.skipped += other.skipped;
+        self.retried += other.retried;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.lost_lease += other.lost_lease;
+    }
+}
+
+/// What the scheduler runs each tick: passes back to back while they claim full batches and
+/// mail is getting through, for at most `dispatch.pass_budget_secs`, so a backlog drains at the
+/// engine's speed on every replica instead of one batch a tick. A pass whose sends all failed
+/// for a transient reason (mail is down) ends the drain: the next tick tries again.
+pub async fn drain_due_reminders(state: &AppState) -> Result<DispatchReport, DbError> {
+    let d = &state.settings.dispatch;
+    let budget = std::time::Duration::from_secs(d.pass_budget_secs);
+    let started = std::time::Instant::now();
+    let mut total = DispatchReport::default();
+    loop {
+        let pass = deliver_due_reminders(state, state.now()).await?;
+        total.add(&pass);
+        let full = i64::try_from(pass.claimed).unwrap_or(i64::MAX) >= d.batch_size;
+        let mail_down = pass.sent == 0 && pass.retried > 0;
+        if !full || mail_down || started.elapsed() >= budget {
+            return Ok(total);
+        }
+    }
+}
+
+/// The end of one pass's claim. Every claimed row has `due_at` = this instant while it is
+/// `sending`; a renewal moves those rows (and this value) on together.
+struct Lease {
+    until_micros: AtomicI64,
+}
+
+impl Lease {
+    fn new(until: DateTime<Utc>) -> Self {
+        Self { until_micros: AtomicI64::new(until.timestamp_micros()) }
+    }
+
+    fn until(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.until_micros.load(Ordering::Acquire)).unwrap_or_default()
+    }
+
+    fn set(&self, until: DateTime<Utc>) {
+        self.until_micros.store(until.timestamp_micros(), Ordering::Release);
+    }
+}
+
+/// Aborts the renewal task when the pass ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews the pass's claims every third of the lease while its sends are in flight: a live
+/// dispatcher keeps what it holds however slow the mail server is, and a dead one's claims come
+/// back one (short) lease after it stopped renewing.
+fn keep_renewing(state: &AppState, lease: Arc<Lease>, ids: Vec<String>) -> AbortOnDrop {
+    let state = state.clone();
+    let lease_secs = state.settings.dispatch.lease_secs;
+    let every = std::time::Duration::from_secs(u64::try_from(lease_secs / 3).unwrap_or(1).max(1));
+    AbortOnDrop(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            ticker.tick().await;
+            let (held, until) = (lease.until(), state.now() + Duration::seconds(lease_secs));
+            if until <= held {
+                continue;
+            }
+            let ids = ids.clone();
+            let renewed = state.db.execute(move |c| reminders::renew_claims(c, &ids, to_db(held), to_db(until))).await;
+            match renewed {
+                Ok(_) => lease.set(until),
+                Err(e) => tracing::warn!(error = %e, "renewing reminder claims failed; will try again"),
+            }
+        }
+    }))
+}
+
+/// Runs one pass at `now`: claims one batch and delivers it.
 pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Result<DispatchReport, DbError> {
     let d = &state.settings.dispatch;
     let (limit, lease_until) = (d.batch_size, now + Duration::seconds(d.lease_secs));
@@ -65,6 +157,12 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
         })
         .await?;
     let mut report = DispatchReport { claimed: claimed.len(), ..Default::default() };
+    if claimed.is_empty() {
+        return Ok(report);
+    }
+    let lease = Arc::new(Lease::new(lease_until));
+    let _renewal = keep_renewing(state, lease.clone(), claimed.iter().map(|r| r.id.clone()).collect());
+    let lease = &*lease;
     // Patients in parallel, each patient's reminders in order: the daily cap is read after the
     // previous send of the same patient is recorded.
     let mut by_patient: Vec<Vec<Reminder>> = Vec::new();
@@ -86,7 +184,7 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
             // Sent to this patient in the last 24 hours, kept current as this pass sends.
             let mut sent_today = group.first().and_then(|r| batch.sent_today.get(&r.patient_id)).copied().unwrap_or(0);
             for r in group {
-                let outcome = deliver_one(state, batch, r, now, lease_until, sent_today).await;
+                let outcome = deliver_one(state, batch, r, now, lease, sent_today).await;
                 if matches!(outcome, Ok(Outcome::Sent)) {
                     sent_today += 1;
                 }
@@ -135,7 +233,7 @@ async fn deliver_one(
     batch: &Batch,
     r: Reminder,
     now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
+    lease: &Lease,
     sent_today: i64,
 ) -> Result<Outcome, DbError> {
     // Each claim counts an attempt, so a reminder whose dispatchers keep dying (a crash loop)
@@ -152,12 +250,12 @@ async fn deliver_one(
         Decision::Send(email) => email,
     };
     // A slow pass must not send after its lease ran out: another dispatcher may hold the row.
-    if state.now() + Duration::seconds(5) >= lease_until {
+    if state.now() + Duration::seconds(5) >= lease.until() {
         let ok = finish_at(state, &r, "scheduled", Some("lease_expired"), None, now, now).await?;
         return Ok(if ok { Outcome::Retried } else { Outcome::LostLease });
     }
     match state.mailer.send(&email).await {
-        Ok(()) => record_sent(state, &r, now, lease_until).await,
+        Ok(()) => record_sent(state, &r, now, lease).await,
         Err(MailError::Transient(e)) if r.attempts < state.settings.dispatch.max_attempts => {
             let retry_at = now + backoff(state.settings.dispatch.backoff_base_secs, r.attempts);
             let ok = finish_at(state, &r, "scheduled", Some("retrying"), Some(&e), retry_at, now).await?;
@@ -202,9 +300,10 @@ async fn fail(
             Ok(Some(alerts::raise(c, &about, &what, now)?))
         })
         .await?;
-    let Some(alert) = held else { return Ok(Outcome::LostLease) };
+    if held.is_none() {
+        return Ok(Outcome::LostLease);
+    }
     tracing::warn!(reminder.id = %r.id, error = %crate::security::redact(error), "reminder failed");
-    alerts::notify(state, alert.as_slice()).await;
     Ok(Outcome::Failed)
 }
 
@@ -232,14 +331,9 @@ async fn finish(
 /// Records a sent email. The email is out, so losing this write would send it again when the
 /// lease ends: a database that is briefly away (a restart, a failover) is retried with backoff
 /// until shortly before the lease ends.
-async fn record_sent(
-    state: &AppState,
-    r: &Reminder,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-) -> Result<Outcome, DbError> {
-    // Measured on the wall clock: the lease runs out in real time.
-    let budget = (lease_until - state.now() - Duration::seconds(2)).to_std().unwrap_or_default();
+async fn record_sent(state: &AppState, r: &Reminder, now: DateTime<Utc>, lease: &Lease) -> Result<Outcome, DbError> {
+    // Measured on the wall clock: the lease runs out in real time (unless renewed meanwhile).
+    let budget = (lease.until() - state.now() - Duration::seconds(2)).to_std().unwrap_or_default();
     let started = std::time::Instant::now();
     let mut wait = std::time::Duration::from_millis(100);
     loop {

@@ -2,6 +2,7 @@
 //! ticks them. Every replica may run the scheduler: reminders are claimed with leases, so two
 //! dispatchers never hold the same row.
 
+pub mod alert_mail;
 pub mod dispatch;
 pub mod missed_checkins;
 pub mod webhooks;
@@ -15,7 +16,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::{repo::idempotency, state::AppState};
 
-/// Starts the ticking: dispatch every `tick_secs`, webhooks every `webhooks.tick_secs`, missed
+/// Starts the ticking: staff alert emails and reminders (draining a backlog) every `tick_secs`, webhooks every `webhooks.tick_secs`, missed
 /// check-ins every 15 minutes, expired idempotency keys hourly. A tick that finds the previous one still running does nothing.
 pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
@@ -24,7 +25,11 @@ pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
     let every = if tick < 60 { format!("*/{tick} * * * * *") } else { format!("0 */{} * * * *", (tick / 60).max(1)) };
     scheduler
         .add(guarded(&every, state.clone(), |s| async move {
-            if let Err(e) = dispatch::deliver_due_reminders(&s, s.now()).await {
+            // Staff emails about red flags first: they are the most urgent mail there is.
+            if let Err(e) = alert_mail::deliver_alert_notifications(&s, s.now()).await {
+                tracing::error!(error = %e, "alert mail pass failed");
+            }
+            if let Err(e) = dispatch::drain_due_reminders(&s).await {
                 tracing::error!(error = %e, "dispatch pass failed");
             }
         })?)
@@ -62,6 +67,16 @@ pub async fn start_scheduler(state: AppState) -> anyhow::Result<JobScheduler> {
     Ok(scheduler)
 }
 
+/// Marks a job idle again when its run ends, also when it panics: a flag reset by hand after the
+/// run would stay set after a panic and stop that job for good.
+struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 fn guarded<F, Fut>(cron: &str, state: AppState, run: F) -> anyhow::Result<Job>
 where
     F: Fn(AppState) -> Fut + Send + Sync + 'static,
@@ -75,8 +90,25 @@ where
             if busy.swap(true, Ordering::AcqRel) {
                 return;
             }
+            let _busy = Busy(busy);
             run(state).await;
-            busy.store(false, Ordering::Release);
         })
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_that_panics_leaves_its_job_free_to_run_again() {
+        let busy = Arc::new(AtomicBool::new(true));
+        let held = busy.clone();
+        let run = tokio::spawn(async move {
+            let _busy = Busy(held);
+            panic!("a pass panicked");
+        });
+        assert!(run.await.is_err(), "the run panicked");
+        assert!(!busy.load(Ordering::Acquire), "and the job is idle again");
+    }
 }

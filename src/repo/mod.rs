@@ -2,6 +2,7 @@
 //! `QueryResult`, so services can compose them inside one transaction.
 
 pub mod accounts;
+pub mod alert_notifications;
 pub mod alerts;
 pub mod audit;
 pub mod calendar;

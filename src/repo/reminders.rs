@@ -266,6 +266,25 @@ pub fn claim_due(
     lease::claim_due(conn, &REMINDERS, now, lease_until, limit)
 }
 
+/// Renews one dispatcher's claims: rows of `ids` still `sending` under the lease it set
+/// (`held_until`) are held until `until`. Rows it finished, or that another dispatcher took
+/// over after the lease ran out, are left alone.
+pub fn renew_claims(
+    conn: &mut DbConnection,
+    ids: &[String],
+    held_until: NaiveDateTime,
+    until: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        reminders::table
+            .filter(reminders::id.eq_any(ids))
+            .filter(reminders::status.eq("sending"))
+            .filter(reminders::due_at.eq(held_until)),
+    )
+    .set(reminders::due_at.eq(until))
+    .execute(conn)
+}
+
 /// Ends a claim: sets the outcome if this dispatcher still holds the row (same attempt).
 pub fn finish_claim(
     conn: &mut DbConnection,

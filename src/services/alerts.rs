@@ -1,6 +1,8 @@
 //! Alerts for clinicians: raised by the escalation rules, failed reminders and missed check-ins;
-//! at most one open per (patient, session, reason); urgent ones are also emailed to the clinic's
-//! staff.
+//! at most one open per (patient, session, reason). Urgent ones are also emailed to the clinic's
+//! staff through an outbox written in the same transaction (`alert_notifications`), which the
+//! dispatcher sends with retries: nothing is sent from inside a request, and a red flag raised
+//! while mail is down still reaches staff once it is back.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,14 +11,12 @@ use utoipa::ToSchema;
 use crate::{
     db::{DbConnection, from_db, new_id, to_db},
     domain::escalation::{AlertReason, Raise, Severity},
-    email::templates,
     repo::{
         accounts,
+        alert_notifications::{self, AlertNotification},
         alerts::{self, Alert},
-        clinics,
     },
     services::webhooks::{self, EventType},
-    state::AppState,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,6 +33,71 @@ pub struct AlertView {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub resolution_note: Option<String>,
+    /// How the staff email about an urgent alert is going (the alert list and resolve answer
+    /// carry it; exports do not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<AlertNotice>,
+}
+
+/// The staff email of an urgent alert: one per active staff member of the clinic.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AlertNotice {
+    /// `none` (review alerts are not emailed), `pending` (some still to go; retried while mail
+    /// is down), `sent` (every staff member was emailed), `failed` (some could not be reached
+    /// after every attempt: the clinic's admins have an alert about it).
+    pub status: NoticeStatus,
+    pub sent: u32,
+    pub pending: u32,
+    pub failed: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    #[default]
+    None,
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl AlertNotice {
+    /// From the (status, count) pairs of one alert's outbox rows.
+    pub fn from_counts<'a>(counts: impl IntoIterator<Item = (&'a str, i64)>) -> Self {
+        let mut n = Self::default();
+        for (status, count) in counts {
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            match status {
+                "sent" | "skipped" => n.sent += count,
+                "failed" => n.failed += count,
+                _ => n.pending += count,
+            }
+        }
+        n.status = if n.failed > 0 {
+            NoticeStatus::Failed
+        } else if n.pending > 0 {
+            NoticeStatus::Pending
+        } else if n.sent > 0 {
+            NoticeStatus::Sent
+        } else {
+            NoticeStatus::None
+        };
+        n
+    }
+}
+
+/// Views of alerts with their notices (one query for all of them).
+pub fn views_with_notices(conn: &mut DbConnection, rows: Vec<Alert>) -> diesel::QueryResult<Vec<AlertView>> {
+    let ids: Vec<String> = rows.iter().map(|a| a.id.clone()).collect();
+    let counts = alert_notifications::count_by_alert(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|a| {
+            let mine = counts.iter().filter(|(id, _, _)| *id == a.id).map(|(_, s, n)| (s.as_str(), *n));
+            let notice = AlertNotice::from_counts(mine);
+            view(a).map(|v| AlertView { notification: Some(notice), ..v })
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -56,6 +121,7 @@ pub fn view(a: Alert) -> Option<AlertView> {
         status: a.status,
         resolved_by: a.resolved_by,
         resolution_note: a.resolution_note,
+        notification: None,
     })
 }
 
@@ -67,8 +133,8 @@ pub struct Subject<'a> {
     pub session_id: Option<&'a str>,
 }
 
-/// Raises an alert unless one is open for the same patient, session and reason. Returns the new
-/// alert, if any (call [`notify`] after the transaction commits).
+/// Raises an alert unless one is open for the same patient, session and reason; an urgent one
+/// also gets its staff emails queued. Returns the new alert, if any.
 pub fn raise(
     conn: &mut DbConnection,
     about: &Subject<'_>,
@@ -105,35 +171,32 @@ pub fn raise(
         "details": alert.details,
     });
     webhooks::enqueue(conn, clinic_id, EventType::AlertCreated, Some(patient_id), data, now)?;
+    if *severity == Severity::Urgent {
+        enqueue_notices(conn, &alert, now)?;
+    }
     tracing::info!(alert.id = %alert.id, alert.reason = %alert.reason, alert.severity = %alert.severity, "alert raised");
     Ok(Some(alert))
 }
 
-/// Emails the clinic's staff about urgent alerts (best effort: the alert is already stored and
-/// listed; a mail failure is logged).
-pub async fn notify(state: &AppState, raised: &[Alert]) {
-    for alert in raised.iter().filter(|a| a.severity == "urgent") {
-        let clinic_id = alert.clinic_id.clone();
-        let found = state
-            .db
-            .run(move |c| Ok((clinics::find_clinic(c, &clinic_id)?, accounts::find_staff(c, &clinic_id)?)))
-            .await;
-        let Ok((Some(clinic), staff)) = found else { continue };
-        let link = format!("{}/app/alerts/{}", state.settings.server.public_url.trim_end_matches('/'), alert.id);
-        for member in staff {
-            let ctx = serde_json::json!({
-                "clinic_name": clinic.name,
-                "reason": alert.reason.replace('_', " "),
-                "details": alert.details,
-                "link": link,
-            });
-            match templates::render("urgent_alert", &member.email, ctx) {
-                Ok(mut mail) => {
-                    mail.message_id = Some(format!("alert-{}-{}@aftercare", alert.id, member.id));
-                    let _ = state.mailer.send(&mail).await;
-                }
-                Err(e) => tracing::error!(error = %e, "alert email not rendered"),
-            }
-        }
-    }
+/// Writes the staff emails of an urgent alert into the outbox (in the caller's transaction):
+/// one row per staff member, due now.
+fn enqueue_notices(conn: &mut DbConnection, alert: &Alert, now: DateTime<Utc>) -> diesel::QueryResult<usize> {
+    let now = to_db(now);
+    let rows: Vec<AlertNotification> = accounts::find_staff(conn, &alert.clinic_id)?
+        .into_iter()
+        .map(|member| AlertNotification {
+            id: new_id(),
+            alert_id: alert.id.clone(),
+            clinic_id: alert.clinic_id.clone(),
+            account_id: member.id,
+            status: "pending".into(),
+            attempts: 0,
+            due_at: now,
+            last_error: None,
+            sent_at: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    alert_notifications::insert_notifications(conn, &rows)
 }

@@ -181,7 +181,8 @@ pub fn ics(record: &Record, now: DateTime<Utc>) -> String {
     for r in record
         .reminders
         .iter()
-        .filter(|r| matches!(r.status.as_str(), "scheduled" | "sending"))
+        // One the patient marked done needs no alarm: it leaves the feed.
+        .filter(|r| matches!(r.status.as_str(), "scheduled" | "sending") && r.done_at.is_none())
         .filter(|r| from_db(r.due_at) >= now - Duration::hours(1) && from_db(r.due_at) <= horizon)
     {
         let step = record.step(r);

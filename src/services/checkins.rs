@@ -211,7 +211,6 @@ pub async fn create_checkin(
             Ok((row, raised))
         })
         .await?;
-    alerts::notify(state, &raised).await;
     Ok(CheckinView { alerts_raised: Some(raised.len()), ..view(row) })
 }
 

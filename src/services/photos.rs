@@ -298,7 +298,7 @@ pub async fn upload(
             Ok((all, alert))
         })
         .await;
-    let (all, alert) = match recorded {
+    let (all, _alert) = match recorded {
         Ok(r) => r,
         Err(e) => {
             // Nothing half-written: the files go when the record cannot be kept.
@@ -307,7 +307,6 @@ pub async fn upload(
             return Err(e);
         }
     };
-    alerts::notify(state, alert.as_slice()).await;
     Ok((view(&row, &all, false)?, true))
 }
 

@@ -63,6 +63,27 @@ async fn when_the_smtp_server_is_down_the_answer_is_a_clean_503() {
 }
 
 #[tokio::test]
+async fn a_server_that_never_finishes_answering_costs_at_most_the_mail_timeout() {
+    let port = crate::smtp_sink::start_dripping().await;
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        s.mail.timeout_secs = 1;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let body = json!({"email": "dr.lee@glow.example", "role": "clinician"});
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        app.post("/api/v1/staff/invitations", &body, Some(&admin)),
+    )
+    .await
+    .expect("the request ends although the server keeps talking");
+    assert_problem(res, 503, "mail_unavailable").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
 async fn the_default_mailer_writes_eml_files_under_the_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());

@@ -12,7 +12,10 @@ use crate::{
 use aftercare::{
     clock::Clock,
     db::{Backend, DbError, new_id, schema, to_db},
-    jobs::dispatch::{DispatchReport, deliver_due_reminders},
+    jobs::{
+        alert_mail::{AlertMailReport, deliver_alert_notifications},
+        dispatch::{DispatchReport, deliver_due_reminders, drain_due_reminders},
+    },
     repo::reminders::{self, Reminder},
 };
 use chrono::{DateTime, Duration, Utc};
@@ -682,4 +685,185 @@ async fn a_reminder_whose_dispatchers_keep_dying_fails_after_max_attempts_and_al
     let alerts = ok(app.get("/api/v1/alerts", Some(&staff)).await, 200).await;
     assert_eq!(alerts["items"].as_array().unwrap().len(), 1, "one open alert per session and reason");
     assert_eq!(alerts["items"][0]["reason"], "reminder_failed");
+}
+
+#[tokio::test]
+async fn a_backlog_drains_in_one_tick_while_batches_come_back_full() {
+    let app = TestApp::spawn_with(|s| s.dispatch.batch_size = 2).await;
+    let staff = app.admin_token().await;
+    let fx = fixture(&app, &staff, "jane@x.example").await;
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    let due = due_ids(&app, &fx.session).await;
+    assert_eq!(due.len(), 7);
+
+    let report = drain_due_reminders(&app.state).await.unwrap();
+    assert_eq!(report, DispatchReport { claimed: 7, sent: 7, ..Default::default() }, "four passes of two, in one tick");
+    assert_eq!(outbox_reminder_ids(&app).len(), 7);
+    assert_eq!(drain_due_reminders(&app.state).await.unwrap(), DispatchReport::default());
+}
+
+#[tokio::test]
+async fn a_drain_stops_when_mail_is_down_instead_of_spending_every_attempt_at_once() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(|s| {
+        s.dispatch.batch_size = 2;
+        s.mail.smtp_url = Some(url.into());
+    })
+    .await;
+    let staff = app.admin_token().await;
+    let fx = fixture(&app, &staff, "jane@x.example").await;
+    *sink.rcpt_reply.lock().unwrap() = Some("451 4.3.0 try later".into());
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    assert_eq!(due_ids(&app, &fx.session).await.len(), 7);
+    let report = drain_due_reminders(&app.state).await.unwrap();
+    assert_eq!((report.claimed, report.retried, report.sent), (2, 2, 0), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_live_dispatcher_renews_only_its_own_claims() {
+    let app = TestApp::spawn().await;
+    let staff = app.admin_token().await;
+    let fx = fixture(&app, &staff, "jane@x.example").await;
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    let due = due_ids(&app, &fx.session).await;
+    let now = app.clock.now();
+    let (claim_now, held) = (to_db(now), to_db(now + Duration::seconds(30)));
+    let claimed = app
+        .state
+        .db
+        .write(move |c| -> Result<Vec<Reminder>, DbError> { Ok(reminders::claim_due(c, claim_now, held, 3)?) })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    // One of them is finished meanwhile; another dispatcher's lease on a fourth is not ours.
+    let finished = claimed[0].clone();
+    let done = app
+        .state
+        .db
+        .execute(move |c| reminders::finish_claim(c, &finished, "sent", None, None, claim_now, claim_now))
+        .await
+        .unwrap();
+    assert!(done);
+    let ids: Vec<String> = claimed.iter().map(|r| r.id.clone()).chain(due.iter().cloned()).collect();
+    let until = to_db(now + Duration::seconds(60));
+    let renewed = app.state.db.execute(move |c| reminders::renew_claims(c, &ids, held, until)).await.unwrap();
+    assert_eq!(renewed, 2, "the two still in flight under this lease");
+    for r in &claimed[1..] {
+        let row = row(&app, &r.id).await;
+        assert_eq!((row.status.as_str(), row.due_at), ("sending", until));
+    }
+    assert_eq!(row(&app, &claimed[0].id).await.status, "sent");
+    // A finished claim still ends normally after a renewal.
+    let second = claimed[1].clone();
+    let finish = app
+        .state
+        .db
+        .execute(move |c| reminders::finish_claim(c, &second, "sent", None, None, claim_now, claim_now))
+        .await
+        .unwrap();
+    assert!(finish, "renewal keeps the claim this dispatcher's");
+}
+
+/// The treated patient of helpers, set up through a real SMTP server: the invitation token is
+/// read from what the sink received. Returns (staff token, patient token).
+async fn treated_over_smtp(app: &TestApp, sink: &SmtpSink) -> (String, String) {
+    let staff = app.admin_token().await;
+    let body = json!({"name": "Jane Doe", "email": "jane@x.example", "time_zone": "Europe/London"});
+    let p = ok(app.post("/api/v1/patients", &body, Some(&staff)).await, 201).await;
+    let pid = p["id"].as_str().unwrap();
+    let raw = sink.received().into_iter().rev().find(|m| m.contains("To: jane@x.example")).expect("invitation");
+    let token = crate::helpers::token_from_text(&raw.replace("=\r\n", "").replace("=3D", "="));
+    let accept = json!({"token": token, "password": PASSWORD});
+    let patient = access(&ok(app.post("/api/v1/auth/accept-invitation", &accept, None).await, 200).await);
+    ok(app.post(&format!("/api/v1/patients/{pid}/screenings"), &answers(&[]), Some(&staff)).await, 201).await;
+    let plan = json!({"concerns": ["acne_scars"], "planned_sessions": 3});
+    let c = ok(app.post(&format!("/api/v1/patients/{pid}/courses"), &plan, Some(&staff)).await, 201).await;
+    let session = session_body("2026-03-16T09:00:00Z", "cheeks", 1.0);
+    let path = format!("/api/v1/courses/{}/sessions", c["id"].as_str().unwrap());
+    ok(app.post(&path, &session, Some(&staff)).await, 201).await;
+    (staff, patient)
+}
+
+/// A red flag reported while the mail server refuses everything: the check-in is recorded at
+/// once, the staff emails wait in the outbox, and the first pass after mail is back sends each.
+#[tokio::test]
+async fn a_red_flag_raised_while_smtp_is_down_reaches_every_staff_member_once_it_is_back() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(|s| s.mail.smtp_url = Some(url.into())).await;
+    let (staff, patient) = treated_over_smtp(&app, &sink).await;
+    let urgent = |m: &String| m.contains("Subject: Urgent");
+    *sink.rcpt_reply.lock().unwrap() = Some("421 4.3.2 service not available".into());
+
+    let started = std::time::Instant::now();
+    let body = json!({"redness": 3, "swelling": 2, "pain": 6, "itch": 1, "red_flags": ["pus"]});
+    let c = ok(app.post("/api/v1/me/checkins", &body, Some(&patient)).await, 201).await;
+    assert_eq!(c["alerts_raised"], 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "no mail inside the request");
+
+    // Mail is down: the pass retries, nothing is lost.
+    let down = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(down, AlertMailReport { claimed: 1, retried: 1, ..Default::default() });
+    let alerts = ok(app.get("/api/v1/alerts", Some(&staff)).await, 200).await;
+    assert_eq!(alerts["items"][0]["notification"]["status"], "pending");
+    assert!(!sink.received().iter().any(urgent));
+
+    // Mail is back: the next pass after the backoff sends it, once.
+    *sink.rcpt_reply.lock().unwrap() = None;
+    app.clock.advance(Duration::minutes(2));
+    let back = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(back, AlertMailReport { claimed: 1, sent: 1, ..Default::default() });
+    let mails: Vec<String> = sink.received().into_iter().filter(urgent).collect();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("To: admin@glow.example"), "{}", mails[0]);
+    assert!(mails[0].contains("Message-ID: <alert-"), "{}", mails[0]);
+    assert_eq!(deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap(), AlertMailReport::default());
+    let alerts = ok(app.get("/api/v1/alerts", Some(&staff)).await, 200).await;
+    assert_eq!(alerts["items"][0]["notification"], json!({"status": "sent", "sent": 1, "pending": 0, "failed": 0}));
+}
+
+/// When a staff member's address is refused for good, the alert shows it and the clinic gets a
+/// review alert in the app that staff could not be reached.
+#[tokio::test]
+async fn an_alert_email_refused_for_good_is_visible_and_alerts_the_clinic() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(|s| s.mail.smtp_url = Some(url.into())).await;
+    let (staff, patient) = treated_over_smtp(&app, &sink).await;
+    *sink.rcpt_reply.lock().unwrap() = Some("550 5.1.1 no such user".into());
+    let body = json!({"redness": 1, "swelling": 0, "pain": 1, "itch": 0, "red_flags": ["fever"]});
+    ok(app.post("/api/v1/me/checkins", &body, Some(&patient)).await, 201).await;
+
+    let report = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(report, AlertMailReport { claimed: 1, failed: 1, ..Default::default() });
+    let alerts = ok(app.get("/api/v1/alerts", Some(&staff)).await, 200).await;
+    let items = alerts["items"].as_array().unwrap();
+    let red = items.iter().find(|a| a["reason"] == "red_flag").unwrap();
+    assert_eq!(red["notification"], json!({"status": "failed", "sent": 0, "pending": 0, "failed": 1}));
+    let unreachable = items.iter().find(|a| a["reason"] == "staff_unreachable").expect("the clinic is told");
+    assert_eq!(
+        (unreachable["severity"].as_str(), unreachable["patient_id"].as_str()),
+        (Some("review"), red["patient_id"].as_str())
+    );
+    assert_eq!(unreachable["notification"]["status"], "none", "review alerts are not emailed");
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(metrics.contains("aftercare_alert_emails{status=\"failed\"} 1"), "{metrics}");
+}
+
+/// An alert a clinician resolved before its email went needs no email.
+#[tokio::test]
+async fn an_alert_resolved_before_its_email_went_is_not_emailed() {
+    let app = TestApp::spawn().await;
+    let fx = crate::helpers::treated_patient(&app, &[]).await;
+    let (staff, patient) = (fx.staff.clone(), fx.patient.clone());
+    let body = json!({"redness": 1, "swelling": 0, "pain": 1, "itch": 0, "red_flags": ["fever"]});
+    ok(app.post("/api/v1/me/checkins", &body, Some(&patient)).await, 201).await;
+    let alerts = ok(app.get("/api/v1/alerts", Some(&staff)).await, 200).await;
+    let id = alerts["items"][0]["id"].as_str().unwrap();
+    ok(app.post(&format!("/api/v1/alerts/{id}/resolve"), &json!({"note": "called her"}), Some(&staff)).await, 200)
+        .await;
+    let report = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(report, AlertMailReport { claimed: 1, skipped: 1, ..Default::default() });
+    assert!(app.outbox().iter().all(|m| !m.subject.starts_with("Urgent")));
 }

@@ -8,7 +8,10 @@ use crate::{
 };
 use aftercare::{
     clock::Clock,
-    jobs::{dispatch::deliver_due_reminders, missed_checkins::check_missed_checkins},
+    jobs::{
+        alert_mail::deliver_alert_notifications, dispatch::deliver_due_reminders,
+        missed_checkins::check_missed_checkins,
+    },
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -209,18 +212,21 @@ async fn a_patient_snoozes_or_completes_a_reminder() {
     let mine = ok(app.get("/api/v1/me/reminders", Some(&fx.patient)).await, 200).await;
     let first = mine["upcoming"][0]["id"].as_str().unwrap().to_owned();
     let second = mine["upcoming"][1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(mine["upcoming"][0]["due_at"], "2026-03-16T11:00:00Z");
+    // Ten minutes before it is due, the patient puts it off for half an hour.
+    app.clock.set(at("2026-03-16T10:50:00Z"));
+    let (_, patient) = tokens(&app).await;
     let snoozed = ok(
-        app.post(&format!("/api/v1/me/reminders/{first}/snooze"), &json!({"minutes": 30}), Some(&fx.patient)).await,
+        app.post(&format!("/api/v1/me/reminders/{first}/snooze"), &json!({"minutes": 30}), Some(&patient)).await,
         200,
     )
     .await;
-    assert_eq!(snoozed["due_at"], "2026-03-16T09:30:00Z");
-    let res =
-        app.post(&format!("/api/v1/me/reminders/{first}/snooze"), &json!({"minutes": 2}), Some(&fx.patient)).await;
+    assert_eq!(snoozed["due_at"], "2026-03-16T11:20:00Z");
+    let res = app.post(&format!("/api/v1/me/reminders/{first}/snooze"), &json!({"minutes": 2}), Some(&patient)).await;
     assert_eq!(assert_problem(res, 422, "validation_failed").await["errors"][0]["field"], "minutes");
     let done =
-        ok(app.post(&format!("/api/v1/me/reminders/{second}/done"), &json!({}), Some(&fx.patient)).await, 200).await;
-    assert_eq!(done["done_at"], "2026-03-16T09:00:00Z");
+        ok(app.post(&format!("/api/v1/me/reminders/{second}/done"), &json!({}), Some(&patient)).await, 200).await;
+    assert_eq!(done["done_at"], "2026-03-16T10:50:00Z");
 
     app.clock.set(at("2026-03-16T21:00:00Z"));
     let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
@@ -332,7 +338,14 @@ async fn check_ins_raise_alerts_by_the_escalation_rules_without_duplicates() {
     assert_eq!(items.len(), 1);
     assert_eq!((items[0]["severity"].as_str(), items[0]["reason"].as_str()), (Some("urgent"), Some("red_flag")));
     assert!(items[0]["details"].as_str().unwrap().contains("pus, fever"));
-    // Urgent alerts are emailed to every staff member, without patient details.
+    // Urgent alerts are emailed to every staff member, without patient details, by the
+    // dispatcher (never from inside the patient's request).
+    assert_eq!(items[0]["notification"], json!({"status": "pending", "sent": 0, "pending": 2, "failed": 0}));
+    assert!(app.outbox()[outbox_before..].iter().all(|m| !m.subject.starts_with("Urgent")), "not sent in the request");
+    let report = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!((report.claimed, report.sent), (2, 2));
+    let listed = ok(app.get("/api/v1/alerts", Some(&clinician)).await, 200).await;
+    assert_eq!(listed["items"][0]["notification"], json!({"status": "sent", "sent": 2, "pending": 0, "failed": 0}));
     let staff_mail: Vec<_> =
         app.outbox()[outbox_before..].iter().filter(|m| m.subject.starts_with("Urgent")).cloned().collect();
     let mut to: Vec<&str> = staff_mail.iter().map(|m| m.to.as_str()).collect();
@@ -713,4 +726,55 @@ async fn each_listed_reminder_is_written_as_its_own_view_is() {
             assert!(page.contains(view.as_str()), "the listed reminder differs from\n{view}\nin\n{page}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_snooze_never_brings_a_reminder_on() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let mine = ok(app.get("/api/v1/me/reminders?limit=200", Some(&fx.patient)).await, 200).await;
+    let now = app.clock.now();
+    // The first reminder due more than an hour from now.
+    let later = mine["upcoming"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| at(r["due_at"].as_str().unwrap()) > now + chrono::Duration::hours(1))
+        .expect("a reminder due later today or after")
+        .clone();
+    let id = later["id"].as_str().unwrap();
+    let snoozed = ok(
+        app.post(&format!("/api/v1/me/reminders/{id}/snooze"), &json!({"minutes": 30}), Some(&fx.patient)).await,
+        200,
+    )
+    .await;
+    assert_eq!(snoozed["due_at"], later["due_at"], "a 30-minute snooze leaves a reminder due hours away where it was");
+    let snoozed = ok(
+        app.post(&format!("/api/v1/me/reminders/{id}/snooze"), &json!({"minutes": 1440}), Some(&fx.patient)).await,
+        200,
+    )
+    .await;
+    assert_eq!(at(snoozed["due_at"].as_str().unwrap()), now + chrono::Duration::hours(24), "a day from now is later");
+}
+
+#[tokio::test]
+async fn a_reminder_marked_done_leaves_the_calendar_feed() {
+    let app = TestApp::spawn().await;
+    let fx = fixture(&app, true).await;
+    let mine = ok(app.get("/api/v1/me/reminders", Some(&fx.patient)).await, 200).await;
+    let id = mine["upcoming"][0]["id"].as_str().unwrap().to_owned();
+    let feed = ok(app.post("/api/v1/me/calendar-feed", &json!({}), Some(&fx.patient)).await, 201).await;
+    let url = feed["url"].as_str().unwrap();
+    let path = url[url.find("/api/").unwrap()..].to_owned();
+    let uid = format!("UID:reminder-{id}@aftercare");
+    let before = app.get(&path, None).await.text().await.unwrap();
+    assert!(before.contains(&uid), "listed while pending");
+    ok(app.post(&format!("/api/v1/me/reminders/{id}/done"), &json!({}), Some(&fx.patient)).await, 200).await;
+    let after = app.get(&path, None).await.text().await.unwrap();
+    assert!(!after.contains(&uid), "a done reminder has no alarm left to ring");
+    assert_eq!(
+        before.matches("BEGIN:VALARM").count(),
+        after.matches("BEGIN:VALARM").count() + 1,
+        "exactly its alarm went"
+    );
 }

@@ -88,3 +88,21 @@ impl SmtpSink {
         }
     }
 }
+
+/// An SMTP server that never finishes its greeting: a continuation line (`220-`) every 300 ms.
+/// Each read arrives well within a per-command timeout, so only a bound on the whole exchange
+/// ends a send to it. Returns its port.
+pub async fn start_dripping() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                while socket.write_all(b"220-still thinking\r\n").await.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            });
+        }
+    });
+    port
+}
