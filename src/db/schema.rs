@@ -47,6 +47,7 @@ diesel::table! {
         expires_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
         patient_id -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 

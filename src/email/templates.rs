@@ -19,8 +19,14 @@ macro_rules! template_files {
     };
 }
 
-const FILES: &[(&str, &str)] =
-    template_files!["invitation", "patient_invitation", "reminder", "urgent_alert", "checkin_nudge"];
+const FILES: &[(&str, &str)] = template_files![
+    "invitation",
+    "patient_invitation",
+    "existing_account",
+    "reminder",
+    "urgent_alert",
+    "checkin_nudge"
+];
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -63,6 +69,13 @@ pub struct InvitationContext<'a> {
     pub accept_url: &'a str,
     pub token: &'a str,
     pub expires_at: &'a str,
+}
+
+/// What the notice says that goes, instead of an invitation, to an address that already has an
+/// account: who tried, and no token (so that invitation can never be accepted).
+#[derive(Serialize)]
+pub struct ExistingAccountContext<'a> {
+    pub clinic_name: &'a str,
 }
 
 #[cfg(test)]
@@ -110,5 +123,17 @@ mod tests {
         assert!(e.html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; Co"), "{}", e.html);
         assert!(!e.html.contains("<script>"));
         assert!(e.text.contains("<script>alert(1)</script> & Co"));
+    }
+
+    #[test]
+    fn the_existing_account_notice_names_the_clinic_and_carries_no_link() {
+        let e = render("existing_account", "owner@example.com", ExistingAccountContext { clinic_name: "Glow & Co" })
+            .unwrap();
+        assert_eq!(e.subject, "Glow & Co tried to invite you to Aftercare");
+        assert!(e.text.contains("Someone at Glow & Co tried to invite") && e.text.contains("already have"));
+        assert!(e.html.contains("Glow &amp; Co") && e.html.contains("already have"));
+        for body in [&e.text, &e.html] {
+            assert!(!body.contains("token") && !body.contains("http"), "{body}");
+        }
     }
 }

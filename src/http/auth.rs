@@ -37,7 +37,7 @@ pub struct AcceptInvitationRequest {
     /// The token from the invitation email.
     #[schema(value_type = String)]
     pub token: SecretString,
-    /// 10 to 256 characters.
+    /// 10 to 256 characters, hard to guess (zxcvbn strength 3 or 4 of 4).
     #[schema(value_type = String, format = Password, min_length = 10, max_length = 256)]
     pub password: SecretString,
 }
@@ -85,9 +85,13 @@ pub async fn logout(state: web::Data<AppState>, Json(body): Json<RefreshRequest>
 }
 
 /// Accepts an invitation: sets the password, creates the account and logs it in.
+///
+/// The password needs 10 to 256 characters and a zxcvbn strength of at least 3 of 4, judged
+/// with the invitee's email, name and clinic as known words; otherwise 422 naming the rule. A
+/// revoked invitation, or a patient's whose email changed since, is unknown (404).
 #[utoipa::path(post, path = "/api/v1/auth/accept-invitation", tag = "auth", request_body = AcceptInvitationRequest, responses(
     (status = 200, body = TokenResponse),
-    (status = 404, description = "Unknown invitation token", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Unknown or revoked invitation token", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 409, description = "Invitation expired or already used, or the email has an account", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 pub async fn accept_invitation(

@@ -9,6 +9,7 @@ pub mod courses;
 pub mod extract;
 pub mod idempotency;
 pub mod interop;
+pub mod invitations;
 pub mod json;
 pub mod me;
 pub mod metrics;
@@ -97,7 +98,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(webhook_routes())
                 .service(web::resource("/audit-events").route(web::get().to(audit::list_audit_events)))
                 .service(web::resource("/staff").route(web::get().to(staff::list_staff)))
-                .service(web::resource("/staff/invitations").route(web::post().to(staff::create_staff_invitation))),
+                .service(web::resource("/staff/invitations").route(web::post().to(staff::create_staff_invitation)))
+                .service(web::resource("/invitations").route(web::get().to(invitations::list_invitations)))
+                .service(web::resource("/invitations/{id}").route(web::delete().to(invitations::revoke_invitation))),
         )
         .service(
             web::resource("/docs").route(

@@ -36,6 +36,8 @@ use crate::{error, http, services};
         http::me::get_me,
         http::staff::list_staff,
         http::staff::create_staff_invitation,
+        http::invitations::list_invitations,
+        http::invitations::revoke_invitation,
         http::me::get_profile,
         http::me::update_profile,
         http::me::get_my_consents,

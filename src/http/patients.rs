@@ -104,6 +104,8 @@ pub async fn get_patient(
 }
 
 /// Edits a patient; `null` clears an optional field.
+///
+/// Changing the email revokes the patient's open app invitations: they belong to the old address.
 #[utoipa::path(patch, path = "/api/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = UpdatePatient, responses(
     (status = 200, body = PatientView),

@@ -40,11 +40,15 @@ pub struct StaffList {
 }
 
 /// Invites a clinician or admin by email (admins only). The email carries a one-time token.
+///
+/// An address with an account in this clinic is 409 `account_exists`. One with an account in
+/// another clinic is answered like any new address; its owner is told by email that the clinic
+/// tried to invite them, and no token is sent.
 #[utoipa::path(post, path = "/api/v1/staff/invitations", tag = "staff", security(("bearer" = [])),
     request_body = CreateInvitation, responses(
     (status = 201, body = InvitationView),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The email already has an account", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The email already has an account in this clinic", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 503, description = "The email could not be sent; nothing was stored", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 pub async fn create_staff_invitation(

@@ -195,8 +195,10 @@ pub fn update_patient(conn: &mut DbConnection, id: &str, changes: &PatientChange
     diesel::update(patients::table.find(id)).set(changes).returning(patients::all_columns).get_result(conn)
 }
 
-pub fn link_account(conn: &mut DbConnection, id: &str, account_id: &str) -> QueryResult<usize> {
-    diesel::update(patients::table.find(id).filter(patients::account_id.is_null()))
+/// Links an account to the patient if none is linked yet and the record's email is still `email`
+/// (the address the invitation went to); 0 rows otherwise.
+pub fn link_account(conn: &mut DbConnection, id: &str, account_id: &str, email: &str) -> QueryResult<usize> {
+    diesel::update(patients::table.find(id).filter(patients::account_id.is_null()).filter(patients::email.eq(email)))
         .set(patients::account_id.eq(account_id))
         .execute(conn)
 }

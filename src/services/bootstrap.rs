@@ -58,7 +58,8 @@ pub fn create_admin(
     if clinic_name.is_empty() {
         return Err(BootstrapError::NoClinicName);
     }
-    password::check_policy(password).map_err(BootstrapError::BadPassword)?;
+    let owner = password::PasswordOwner { email: &email, name: None, clinic_name: Some(clinic_name) };
+    password::check_new_password(password, &owner).map_err(BootstrapError::BadPassword)?;
     let hash = password::hash_blocking(password)?;
     db.write_blocking(|c| {
         if accounts::email_taken(c, &email)? {

@@ -2,7 +2,7 @@
 //! quiet hours, language, phone), never clinical fields. Creating a patient with an email sends
 //! an app invitation.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{
     deserialize::{self, FromSql, FromSqlRow},
     pg::Pg,
@@ -23,21 +23,20 @@ use crate::{
         Role,
         clinical::{QuietHours, check_fitzpatrick, parse_time_zone},
     },
-    email::templates::{self, InvitationContext},
     error::{ApiError, ApiResult, ErrorCode},
     http::{
         extract::{AuthUser, Checks, double_option, text},
         json::{JsonWriter, WriteJson, Written},
     },
     repo::{
-        clinics,
-        invitations::{self, Invitation},
+        clinics, invitations as repo_invitations,
         patients::{self, Patient, PatientChanges},
     },
-    security::{normalize_email, random_token, token_hash},
+    security::normalize_email,
     services::{
         access,
         audit::{self, Action},
+        invitations,
     },
     state::AppState,
 };
@@ -380,53 +379,35 @@ pub async fn send_invitation(state: &AppState, user: &AuthUser, patient: &Patien
     }
 }
 
+/// Stores a patient invitation and emails it: the token, or the notice when the address already
+/// has an account (in any clinic: the answer is `sent` either way, and the record's clinic sees
+/// nothing it did not know).
 async fn try_send_invitation(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<()> {
     let Some(email) = patient.email.clone() else {
         return Err(ApiError::invalid("email", "the patient has no email"));
     };
-    let now = state.now();
-    let token = random_token(32);
-    let row = Invitation {
-        id: new_id(),
-        clinic_id: patient.clinic_id.clone(),
-        email: email.clone(),
-        role: Role::Patient.as_str().to_owned(),
-        token_hash: token_hash(&token),
-        invited_by: Some(user.account_id.clone()),
-        created_at: to_db(now),
-        expires_at: to_db(now + Duration::hours(state.settings.auth.invitation_ttl_hours)),
-        accepted_at: None,
-        patient_id: Some(patient.id.clone()),
-    };
+    let (row, token) = invitations::new_invitation(
+        state,
+        &patient.clinic_id,
+        &user.account_id,
+        &email,
+        Role::Patient,
+        Some(&patient.id),
+    );
     let stored = row.clone();
-    let audit_event = audit::event(user, Action::Invite, "patient", Some(&patient.id), Some(&patient.id), now);
-    let clinic = state
+    let audit_event = audit::event(user, Action::Invite, "patient", Some(&patient.id), Some(&patient.id), state.now());
+    let (clinic, has_account) = state
         .db
-        .write(move |c| -> ApiResult<clinics::Clinic> {
-            invitations::insert_invitation(c, &stored)?;
+        .write(move |c| -> ApiResult<(clinics::Clinic, bool)> {
+            let has_account = crate::repo::accounts::email_taken(c, &stored.email)?;
+            repo_invitations::insert_invitation(c, &stored)?;
             crate::repo::audit::insert_events(c, &[audit_event])?;
-            clinics::find_clinic(c, &stored.clinic_id)?.ok_or_else(ApiError::not_found)
+            let clinic = clinics::find_clinic(c, &stored.clinic_id)?.ok_or_else(ApiError::not_found)?;
+            Ok((clinic, has_account))
         })
         .await?;
-    let accept_url = format!("{}/invite?token={token}", state.settings.server.public_url.trim_end_matches('/'));
-    let mail = templates::render(
-        "patient_invitation",
-        &email,
-        InvitationContext {
-            clinic_name: &clinic.name,
-            role: "patient",
-            accept_url: &accept_url,
-            token: &token,
-            expires_at: &from_db(row.expires_at).format("%Y-%m-%d %H:%M UTC").to_string(),
-        },
-    )
-    .map_err(ApiError::internal)?;
-    if let Err(e) = state.mailer.send(&mail).await {
-        let id = row.id.clone();
-        state.db.write(move |c| -> ApiResult<usize> { Ok(invitations::delete_invitation(c, &id)?) }).await?;
-        return Err(ApiError::new(ErrorCode::MailUnavailable, e.to_string()));
-    }
-    Ok(())
+    let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic.name, has_account)?;
+    invitations::send_or_take_back(state, &mail, &row.id).await
 }
 
 /// A patient for a staff-only endpoint: staff of the patient's clinic get it, anyone else 404.
@@ -564,6 +545,10 @@ async fn write_changes(
                 || changes.quiet_start.as_ref().is_some_and(|q| *q != current.quiet_start)
                 || changes.quiet_end.as_ref().is_some_and(|q| *q != current.quiet_end);
             let updated = patients::update_patient(c, &current.id, &changes)?;
+            if updated.email != current.email {
+                // An invitation belongs to the address it was sent to.
+                repo_invitations::revoke_patient_invitations(c, &current.id, to_db(now))?;
+            }
             if replan {
                 crate::services::reminders::replan_patient(c, &updated, now)?;
             }
@@ -580,8 +565,9 @@ pub async fn own(state: &AppState, user: &AuthUser) -> ApiResult<Patient> {
 }
 
 /// Links a patient's new account to its record (inside the accept-invitation transaction).
-pub fn link_account(conn: &mut DbConnection, patient_id: &str, account_id: &str) -> ApiResult<()> {
-    if patients::link_account(conn, patient_id, account_id)? == 1 {
+/// The record's email must still be `email`, the invitation's address.
+pub fn link_account(conn: &mut DbConnection, patient_id: &str, account_id: &str, email: &str) -> ApiResult<()> {
+    if patients::link_account(conn, patient_id, account_id, email)? == 1 {
         Ok(())
     } else {
         Err(ApiError::code(ErrorCode::InvitationAlreadyUsed))

@@ -21,6 +21,7 @@ mod photos;
 mod project;
 mod reliability;
 mod reminders;
+mod security_accounts;
 mod security_network;
 mod security_sessions;
 mod smtp_sink;
