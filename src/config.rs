@@ -33,6 +33,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__SERVER__PUBLIC_URL", "http://127.0.0.1:8080"),
     ("AFTERCARE__SERVER__WORKERS", "0"),
     ("AFTERCARE__SERVER__JSON_LIMIT_BYTES", "65536"),
+    ("AFTERCARE__SERVER__BODY_TIMEOUT_SECS", "30"),
     ("AFTERCARE__DATABASE__URL", "postgres://aftercare@localhost/aftercare"),
     ("AFTERCARE__DATABASE__POOL_SIZE", "10"),
     ("AFTERCARE__DATABASE__CONNECT_TIMEOUT_SECS", "5"),
@@ -211,6 +212,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted JSON body, in bytes.
     pub json_limit_bytes: usize,
+    /// Seconds a request's whole body may take to arrive after its head (408 beyond): a slow or
+    /// truncated body cannot hold a worker, a buffer and a socket for longer.
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -289,6 +293,7 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             workers: 0,
             json_limit_bytes: 64 * 1024,
+            body_timeout_secs: 30,
         }
     }
 }
@@ -351,6 +356,10 @@ impl Settings {
         url::Url::parse(&self.server.public_url)
             .with_context(|| format!("AFTERCARE__SERVER__PUBLIC_URL `{}` is not a URL", self.server.public_url))?;
         self.database_url()?;
+        anyhow::ensure!(
+            (1..=3600).contains(&self.server.body_timeout_secs),
+            "AFTERCARE__SERVER__BODY_TIMEOUT_SECS must be 1 to 3600"
+        );
         if let Some(secret) = &self.auth.jwt_secret {
             anyhow::ensure!(secret.expose_secret().len() >= 32, "AFTERCARE__AUTH__JWT_SECRET is shorter than 32 bytes");
         } else if self.environment == Environment::Production {

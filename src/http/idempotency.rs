@@ -77,8 +77,9 @@ pub async fn idempotency(
     let mut payload = req.take_payload();
     let mut buffer = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return Ok(req.error_response(ApiError::new(ErrorCode::BadRequest, "The body could not be read")));
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => return Ok(req.error_response(crate::http::body_deadline::read_error(&e))),
         };
         if buffer.len() + chunk.len() > limit {
             return Ok(req.error_response(ApiError::new(

@@ -21,5 +21,6 @@ mod photos;
 mod project;
 mod reliability;
 mod reminders;
+mod security_uploads;
 mod smtp_sink;
 mod webhooks;
