@@ -34,6 +34,9 @@ use crate::{
     state::AppState,
 };
 
+/// The angle a photo is taken from.
+// The wire name (`left45`) is also the stored value: the photos table's CHECK lists exactly
+// `View::ALL` (tests/api/security_uploads.rs holds the two together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
@@ -43,6 +46,12 @@ pub enum View {
     LeftLateral,
     RightLateral,
     Other,
+}
+
+impl View {
+    /// Every view, in the order the API documents them.
+    pub const ALL: [View; 6] =
+        [View::Frontal, View::Left45, View::Right45, View::LeftLateral, View::RightLateral, View::Other];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -404,4 +413,28 @@ pub async fn delete(state: &AppState, user: &AuthUser, photo: Photo) -> ApiResul
             Ok(())
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new view fails to compile here: add it to `View::ALL` (and to the photos CHECK in a
+    /// migration) with its arm.
+    fn position(v: View) -> usize {
+        match v {
+            View::Frontal => 0,
+            View::Left45 => 1,
+            View::Right45 => 2,
+            View::LeftLateral => 3,
+            View::RightLateral => 4,
+            View::Other => 5,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_view_once_by_its_wire_name() {
+        assert_eq!(View::ALL.map(position), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(View::ALL.map(enum_name), ["frontal", "left45", "right45", "left_lateral", "right_lateral", "other"]);
+    }
 }

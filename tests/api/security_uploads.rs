@@ -1,8 +1,10 @@
 //! Uploads and bodies that try to hurt the server: multipart bodies without their closing
-//! boundary, and bodies that arrive slowly or never.
+//! boundary, bodies that arrive slowly or never, and photo views the database must store.
 
 use std::{collections::BTreeSet, time::Duration};
 
+use aftercare::{db::DbConnection, domain::wire_name, services::photos::View};
+use diesel::{QueryableByName, RunQueryDsl, sql_types::Text};
 use image::ImageFormat;
 use serde_json::{Value, json};
 use tokio::{
@@ -13,7 +15,7 @@ use tokio::{
 
 use crate::{
     helpers::{TestApp, ok, treated_patient},
-    photos::image_bytes,
+    photos::{image_bytes, upload},
 };
 
 const BOUNDARY: &str = "aftercare-test-boundary";
@@ -182,4 +184,58 @@ async fn a_body_that_stops_arriving_is_answered_408_within_the_body_timeout() {
         assert!(answer.head.contains("connection: close"), "{name}: {answer:?}");
         assert!(started.elapsed() < Duration::from_secs(4), "{name}: answered after {:?}", started.elapsed());
     }
+}
+
+#[tokio::test]
+async fn a_photo_can_be_stored_and_listed_with_every_view() {
+    let app = TestApp::spawn().await;
+    let fx = treated_patient(&app, &["photos"]).await;
+    let path = format!("/api/v1/patients/{}/photos", fx.pid);
+    for (i, view) in View::ALL.into_iter().enumerate() {
+        let name = wire_name(view);
+        let colour = [100 + u8::try_from(i).unwrap() * 20, 80, 80];
+        let meta = json!({"view": name, "time_point": "baseline"});
+        let p = ok(upload(&app, &path, &fx.staff, image_bytes(24, 16, colour, ImageFormat::Png), meta).await, 201).await;
+        assert_eq!(p["view"], name.as_str());
+        let listed = ok(app.get(&format!("{path}?view={name}"), Some(&fx.staff)).await, 200).await;
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{name}: {listed}");
+        assert_eq!(listed[0]["id"], p["id"]);
+    }
+}
+
+#[derive(QueryableByName)]
+struct Definition {
+    #[diesel(sql_type = Text)]
+    definition: String,
+}
+
+/// The quoted values of the CHECK on `photos.view`, as the live database holds it.
+fn view_check_values(c: &mut DbConnection) -> BTreeSet<String> {
+    let text = match c {
+        DbConnection::Sqlite(c) => {
+            diesel::sql_query("SELECT sql AS definition FROM sqlite_master WHERE type = 'table' AND name = 'photos'")
+                .get_result::<Definition>(c)
+                .unwrap()
+                .definition
+        }
+        DbConnection::Postgres(c) => diesel::sql_query(
+            "SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint WHERE conname = 'photos_view_check'",
+        )
+        .get_result::<Definition>(c)
+        .unwrap()
+        .definition,
+    };
+    // SQLite keeps the whole CREATE TABLE: take the clause that starts at `view IN (` (or, from
+    // PostgreSQL, the ARRAY[...] it rewrote the list into).
+    let start = text.find("view IN (").or_else(|| text.find("ARRAY[")).expect("a list of views");
+    let end = start + text[start..].find(')').unwrap();
+    text[start..end].split('\'').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn the_database_accepts_exactly_the_views_the_api_does() {
+    let app = TestApp::spawn().await;
+    let stored = app.state.db.run(|c| Ok(view_check_values(c))).await.unwrap();
+    let api: BTreeSet<String> = View::ALL.into_iter().map(wire_name).collect();
+    assert_eq!(stored, api);
 }
