@@ -65,6 +65,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__WEBHOOKS__BACKOFF_BASE_SECS", "10"),
     ("AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES", "15728640"),
     ("AFTERCARE__PHOTOS__MAX_PIXELS", "50000000"),
+    ("AFTERCARE__PHOTOS__MAX_DECODE_BYTES", "67108864"),
     ("AFTERCARE__PHOTOS__MAX_CONCURRENT", "2"),
     ("AFTERCARE__PHOTOS__STORAGE", "local"),
     ("AFTERCARE__PHOTOS__S3_BUCKET", "aftercare-photos"),
@@ -100,6 +101,10 @@ pub struct PhotoSettings {
     pub max_upload_bytes: usize,
     /// Largest decoded image, in pixels (422 beyond; guards against decompression bombs).
     pub max_pixels: u64,
+    /// Bytes one image may hold while it is decoded (422 `image_too_large` beyond): the upload
+    /// plus about 3 per pixel (8-bit RGB), more for a progressive JPEG or a grey PNG. With
+    /// `max_concurrent` this bounds the memory photos take: see scripts/photo_memory.py.
+    pub max_decode_bytes: u64,
     /// Images processed at once (each holds a decoded image in memory).
     pub max_concurrent: usize,
     /// `local` (under `<data_dir>/photos`) or `s3`.
@@ -117,6 +122,7 @@ impl Default for PhotoSettings {
         Self {
             max_upload_bytes: 15 * 1024 * 1024,
             max_pixels: 50_000_000,
+            max_decode_bytes: 64 * 1024 * 1024,
             max_concurrent: 2,
             storage: "local".into(),
             s3_bucket: None,
@@ -409,6 +415,10 @@ impl Settings {
         let p = &self.photos;
         anyhow::ensure!(p.max_upload_bytes >= 1024, "AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES must be at least 1024");
         anyhow::ensure!(p.max_pixels >= 1, "AFTERCARE__PHOTOS__MAX_PIXELS must be positive");
+        anyhow::ensure!(
+            p.max_decode_bytes >= 1 << 20,
+            "AFTERCARE__PHOTOS__MAX_DECODE_BYTES must be at least 1048576"
+        );
         anyhow::ensure!(p.max_concurrent >= 1, "AFTERCARE__PHOTOS__MAX_CONCURRENT must be positive");
         match p.storage.as_str() {
             "local" => {}

@@ -16,7 +16,7 @@ use crate::{
     error::{ApiError, ApiResult, ErrorCode},
     http::extract::{AuthUser, Checks, text},
     media::{
-        process::{MediaError, process},
+        process::{Bounds, MediaError, process},
         store::StoreError,
     },
     repo::{
@@ -216,17 +216,22 @@ pub async fn upload(
 
     let tz: Tz = patient.time_zone.parse().unwrap_or(Tz::UTC);
     let roi = meta.roi.unwrap_or(Roi::WHOLE);
-    let max_pixels = state.settings.photos.max_pixels;
+    let bounds = Bounds {
+        max_pixels: state.settings.photos.max_pixels,
+        max_decode_bytes: state.settings.photos.max_decode_bytes,
+    };
     let permit = state.heavy.clone().acquire_owned().await.map_err(ApiError::internal)?;
     let processed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        process(&bytes, max_pixels, roi, tz)
+        process(&bytes, bounds, roi, tz)
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
         MediaError::Unsupported => ApiError::new(ErrorCode::UnsupportedImage, e.to_string()),
-        MediaError::TooManyPixels(..) => ApiError::new(ErrorCode::ImageTooLarge, e.to_string()),
+        MediaError::TooManyPixels(..) | MediaError::TooMuchMemory(..) => {
+            ApiError::new(ErrorCode::ImageTooLarge, e.to_string())
+        }
         MediaError::Corrupt(_) => ApiError::new(ErrorCode::ImageUnreadable, "The image could not be decoded"),
     })?;
 

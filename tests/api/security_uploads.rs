@@ -1,11 +1,12 @@
 //! Uploads and bodies that try to hurt the server: multipart bodies without their closing
-//! boundary, bodies that arrive slowly or never, and photo views the database must store.
+//! boundary, bodies that arrive slowly or never, photo views the database must store, and images
+//! whose decoding would not fit in memory.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, io::Cursor, time::Duration};
 
 use aftercare::{db::DbConnection, domain::wire_name, services::photos::View};
 use diesel::{QueryableByName, RunQueryDsl, sql_types::Text};
-use image::ImageFormat;
+use image::{DynamicImage, ImageBuffer, ImageFormat, Rgb};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -14,7 +15,7 @@ use tokio::{
 };
 
 use crate::{
-    helpers::{TestApp, ok, treated_patient},
+    helpers::{TestApp, assert_problem, ok, treated_patient},
     photos::{image_bytes, upload},
 };
 
@@ -238,4 +239,33 @@ async fn the_database_accepts_exactly_the_views_the_api_does() {
     let stored = app.state.db.run(|c| Ok(view_check_values(c))).await.unwrap();
     let api: BTreeSet<String> = View::ALL.into_iter().map(wire_name).collect();
     assert_eq!(stored, api);
+}
+
+/// An RGB PNG with 16 bits per sample.
+fn png16(w: u32, h: u32) -> Vec<u8> {
+    let img: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(w, h, |x, y| Rgb([40_000, (x * 50) as u16, (y * 50) as u16]));
+    let mut out = Vec::new();
+    DynamicImage::ImageRgb16(img).write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn a_16_bit_png_is_stored_and_one_too_big_to_decode_in_the_budget_is_refused() {
+    // 1 MiB for the upload and its decoding at 3 bytes a pixel.
+    let app = TestApp::spawn_with(|s| s.photos.max_decode_bytes = 1 << 20).await;
+    let fx = treated_patient(&app, &["photos"]).await;
+    let path = format!("/api/v1/patients/{}/photos", fx.pid);
+    let meta = json!({"view": "frontal", "time_point": "baseline"});
+
+    // 400×600: 720 000 bytes decoded at 8 bits (1 440 000 at 16, over the budget), plus the file.
+    let image = png16(400, 600);
+    assert!(image.len() < 300_000, "{}", image.len());
+    let p = ok(upload(&app, &path, &fx.staff, image, meta.clone()).await, 201).await;
+    assert_eq!((p["width"].as_i64(), p["height"].as_i64()), (Some(400), Some(600)));
+    assert!(p["a_star"].as_f64().unwrap() > 20.0, "red dominates: {p}");
+
+    // 600×600: 1 080 000 bytes decoded, over 1 MiB before any pixel is.
+    let refused = upload(&app, &path, &fx.staff, png16(600, 600), meta).await;
+    let body = assert_problem(refused, 422, "image_too_large").await;
+    assert!(body["detail"].as_str().unwrap().contains("MiB"), "{body}");
 }
