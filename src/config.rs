@@ -415,10 +415,7 @@ impl Settings {
         let p = &self.photos;
         anyhow::ensure!(p.max_upload_bytes >= 1024, "AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES must be at least 1024");
         anyhow::ensure!(p.max_pixels >= 1, "AFTERCARE__PHOTOS__MAX_PIXELS must be positive");
-        anyhow::ensure!(
-            p.max_decode_bytes >= 1 << 20,
-            "AFTERCARE__PHOTOS__MAX_DECODE_BYTES must be at least 1048576"
-        );
+        anyhow::ensure!(p.max_decode_bytes >= 1 << 20, "AFTERCARE__PHOTOS__MAX_DECODE_BYTES must be at least 1048576");
         anyhow::ensure!(p.max_concurrent >= 1, "AFTERCARE__PHOTOS__MAX_CONCURRENT must be positive");
         match p.storage.as_str() {
             "local" => {}

@@ -84,7 +84,8 @@ async fn read_upload(req: &HttpRequest, form: Multipart, max: usize) -> ApiResul
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0)
         .min(max);
-    match req.extensions().get::<BodyDeadline>().copied() {
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    match deadline {
         Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read_parts(form, max, announced))
             .await
             .map_err(|_| body_deadline::timeout_error())?,

@@ -15,10 +15,11 @@ use zune_jpeg::{
 
 use super::process::MediaError;
 
-/// An image whose decoding has been priced and may go ahead.
+/// An image whose decoding has been priced and may go ahead (the decoders are boxed: zune's
+/// carries its tables inline, about 29 KB).
 pub enum Planned<'a> {
-    Png(png::Reader<Cursor<&'a [u8]>>),
-    Jpeg(JpegDecoder<ZCursor<&'a [u8]>>),
+    Png(Box<png::Reader<Cursor<&'a [u8]>>>),
+    Jpeg(Box<JpegDecoder<ZCursor<&'a [u8]>>>),
 }
 
 /// What decoding will cost, and how to do it.
@@ -45,13 +46,13 @@ pub fn plan_png(bytes: &[u8], budget: u64) -> Result<Plan<'_>, MediaError> {
     let channels = u64::try_from(reader.output_color_type().0.samples()).unwrap_or(4);
     // Grey (with or without alpha) is expanded into a second, RGB buffer; RGBA is packed in place.
     let expansion = if channels < 3 { 3 * pixels } else { 0 };
-    Ok(Plan { width, height, peak_bytes: channels * pixels + expansion, decoder: Planned::Png(reader) })
+    Ok(Plan { width, height, peak_bytes: channels * pixels + expansion, decoder: Planned::Png(Box::new(reader)) })
 }
 
 /// Reads the headers of a JPEG and prices its decoding to RGB.
 pub fn plan_jpeg(bytes: &[u8]) -> Result<Plan<'_>, MediaError> {
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB).set_strict_mode(false);
-    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let mut decoder = Box::new(JpegDecoder::new_with_options(ZCursor::new(bytes), options));
     decoder.decode_headers().map_err(corrupt)?;
     let info = decoder.info().ok_or_else(|| corrupt("no JPEG header"))?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));

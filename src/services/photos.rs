@@ -440,6 +440,9 @@ mod tests {
     #[test]
     fn all_lists_every_view_once_by_its_wire_name() {
         assert_eq!(View::ALL.map(position), [0, 1, 2, 3, 4, 5]);
-        assert_eq!(View::ALL.map(enum_name), ["frontal", "left45", "right45", "left_lateral", "right_lateral", "other"]);
+        assert_eq!(
+            View::ALL.map(enum_name),
+            ["frontal", "left45", "right45", "left_lateral", "right_lateral", "other"]
+        );
     }
 }
