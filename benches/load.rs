@@ -689,10 +689,10 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait()? {
                 bail!("the server exited ({status}); its log:\n{}", self.log_tail());
             }
-            if let Ok(res) = client.get(format!("http://127.0.0.1:{}/readyz", self.port)).send().await {
-                if res.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(res) = client.get(format!("http://127.0.0.1:{}/readyz", self.port)).send().await
+                && res.status().is_success()
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!("the server was not ready within 60 s; its log:\n{}", self.log_tail());
@@ -777,10 +777,10 @@ impl RssSampler {
         let (s, p) = (stop.clone(), peak_kb.clone());
         let thread = thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
-                if let Ok(status) = proc_status(pid) {
-                    if status.rss_mb.is_finite() {
-                        p.fetch_max((status.rss_mb * 1024.0) as u64, Ordering::Relaxed);
-                    }
+                if let Ok(status) = proc_status(pid)
+                    && status.rss_mb.is_finite()
+                {
+                    p.fetch_max((status.rss_mb * 1024.0) as u64, Ordering::Relaxed);
                 }
                 thread::sleep(StdDuration::from_millis(100));
             }

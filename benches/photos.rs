@@ -27,7 +27,7 @@ use aftercare::{
     config::Settings,
     domain::erythema::{Roi, mean_a_star},
     email::Mailer,
-    media::process::{THUMB_EDGE, process},
+    media::process::{Bounds, THUMB_EDGE, process},
     services::bootstrap,
     startup::{Application, Overrides},
 };
@@ -41,7 +41,7 @@ const CLIENTS: usize = 4;
 const BIG: (u32, u32) = (4000, 3000);
 const PHONE: (u32, u32) = (1600, 1200);
 const PASSWORD: &str = "correct horse battery staple";
-const MAX_PIXELS: u64 = 50_000_000;
+const BOUNDS: Bounds = Bounds { max_pixels: 50_000_000, max_decode_bytes: 1 << 30 };
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -64,11 +64,11 @@ fn main() -> anyhow::Result<()> {
     rows.push(("12 MP JPEG (4000×3000, q90)".into(), format!("{mb:.1} MB")));
 
     // 2. Processing time, and where it goes.
-    let _ = process(&jpeg, MAX_PIXELS, Roi::WHOLE, Tz::UTC).map_err(|e| anyhow!("process: {e}"))?; // warm-up
+    let _ = process(&jpeg, BOUNDS, Roi::WHOLE, Tz::UTC).map_err(|e| anyhow!("process: {e}"))?; // warm-up
     let (mut ms, mut cpu_ms) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         let (t, cpu) = (Instant::now(), cpu_secs("/proc/thread-self/stat")?);
-        let p = process(&jpeg, MAX_PIXELS, Roi::WHOLE, Tz::UTC).map_err(|e| anyhow!("process: {e}"))?;
+        let p = process(&jpeg, BOUNDS, Roi::WHOLE, Tz::UTC).map_err(|e| anyhow!("process: {e}"))?;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
         cpu_ms.push((cpu_secs("/proc/thread-self/stat")? - cpu) * 1e3);
         ensure!((p.width, p.height) == BIG, "processed size {}×{}", p.width, p.height);
@@ -293,7 +293,7 @@ fn one_process(file: &Path) -> anyhow::Result<()> {
     let idle = vm_hwm_kib()?;
     let bytes = std::fs::read(file)?;
     let loaded = vm_hwm_kib()?;
-    let p = process(&bytes, MAX_PIXELS, Roi::WHOLE, Tz::UTC).map_err(|e| anyhow!("process: {e}"))?;
+    let p = process(&bytes, BOUNDS, Roi::WHOLE, Tz::UTC).map_err(|e| anyhow!("process: {e}"))?;
     let processed = vm_hwm_kib()?;
     ensure!(!p.full_jpeg.is_empty() && !p.thumb_jpeg.is_empty(), "nothing processed");
     let mut out = std::io::stdout().lock();

@@ -33,6 +33,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__SERVER__PUBLIC_URL", "http://127.0.0.1:8080"),
     ("AFTERCARE__SERVER__WORKERS", "0"),
     ("AFTERCARE__SERVER__JSON_LIMIT_BYTES", "65536"),
+    ("AFTERCARE__SERVER__BODY_TIMEOUT_SECS", "30"),
     ("AFTERCARE__DATABASE__URL", "postgres://aftercare@localhost/aftercare"),
     ("AFTERCARE__DATABASE__POOL_SIZE", "10"),
     ("AFTERCARE__DATABASE__CONNECT_TIMEOUT_SECS", "5"),
@@ -66,6 +67,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "false"),
     ("AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES", "15728640"),
     ("AFTERCARE__PHOTOS__MAX_PIXELS", "50000000"),
+    ("AFTERCARE__PHOTOS__MAX_DECODE_BYTES", "67108864"),
     ("AFTERCARE__PHOTOS__MAX_CONCURRENT", "2"),
     ("AFTERCARE__PHOTOS__STORAGE", "local"),
     ("AFTERCARE__PHOTOS__S3_BUCKET", "aftercare-photos"),
@@ -101,6 +103,10 @@ pub struct PhotoSettings {
     pub max_upload_bytes: usize,
     /// Largest decoded image, in pixels (422 beyond; guards against decompression bombs).
     pub max_pixels: u64,
+    /// Bytes one image may hold while it is decoded (422 `image_too_large` beyond): the upload
+    /// plus about 3 per pixel (8-bit RGB), more for a progressive JPEG or a grey PNG. With
+    /// `max_concurrent` this bounds the memory photos take: see scripts/photo_memory.py.
+    pub max_decode_bytes: u64,
     /// Images processed at once (each holds a decoded image in memory).
     pub max_concurrent: usize,
     /// `local` (under `<data_dir>/photos`) or `s3`.
@@ -118,6 +124,7 @@ impl Default for PhotoSettings {
         Self {
             max_upload_bytes: 15 * 1024 * 1024,
             max_pixels: 50_000_000,
+            max_decode_bytes: 64 * 1024 * 1024,
             max_concurrent: 2,
             storage: "local".into(),
             s3_bucket: None,
@@ -221,6 +228,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted JSON body, in bytes.
     pub json_limit_bytes: usize,
+    /// Seconds a request's whole body may take to arrive after its head (408 beyond): a slow or
+    /// truncated body cannot hold a worker, a buffer and a socket for longer.
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -299,6 +309,7 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             workers: 0,
             json_limit_bytes: 64 * 1024,
+            body_timeout_secs: 30,
         }
     }
 }
@@ -361,6 +372,10 @@ impl Settings {
         url::Url::parse(&self.server.public_url)
             .with_context(|| format!("AFTERCARE__SERVER__PUBLIC_URL `{}` is not a URL", self.server.public_url))?;
         self.database_url()?;
+        anyhow::ensure!(
+            (1..=3600).contains(&self.server.body_timeout_secs),
+            "AFTERCARE__SERVER__BODY_TIMEOUT_SECS must be 1 to 3600"
+        );
         if let Some(secret) = &self.auth.jwt_secret {
             anyhow::ensure!(secret.expose_secret().len() >= 32, "AFTERCARE__AUTH__JWT_SECRET is shorter than 32 bytes");
         } else if self.environment == Environment::Production {
@@ -414,6 +429,7 @@ impl Settings {
         let p = &self.photos;
         anyhow::ensure!(p.max_upload_bytes >= 1024, "AFTERCARE__PHOTOS__MAX_UPLOAD_BYTES must be at least 1024");
         anyhow::ensure!(p.max_pixels >= 1, "AFTERCARE__PHOTOS__MAX_PIXELS must be positive");
+        anyhow::ensure!(p.max_decode_bytes >= 1 << 20, "AFTERCARE__PHOTOS__MAX_DECODE_BYTES must be at least 1048576");
         anyhow::ensure!(p.max_concurrent >= 1, "AFTERCARE__PHOTOS__MAX_CONCURRENT must be positive");
         match p.storage.as_str() {
             "local" => {}

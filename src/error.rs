@@ -66,6 +66,7 @@ error_codes! {
     StorageUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "Photo storage is unavailable; nothing was stored"),
     StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "Photo storage is full; nothing was stored"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "The body is too large"),
+    RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "The request body did not arrive in time"),
     UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "The content type is not supported"),
     ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "The request has invalid fields"),
     TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "Too many requests; try again later"),

@@ -140,6 +140,7 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
             .configure(http::configure)
             .default_service(web::to(http::route_not_found))
             .wrap(from_fn(http::idempotency::idempotency))
+            .wrap(from_fn(http::body_deadline::body_deadline))
             .wrap(from_fn(http::nul_guard::refuse_nul))
             .wrap(from_fn(http::middleware::observe))
             .wrap(from_fn(http::security_headers::security_headers))
@@ -148,6 +149,10 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
     // Blocking work waits for a database connection (or a hashing or image permit) anyway: more
     // threads than that only hold memory (tokio's default is 512 per worker).
     .worker_max_blocking_threads(blocking_threads)
+    // The head has 5 s to arrive (the body has `server.body_timeout_secs`, see body_deadline), and
+    // a client has 1 s to take the last response before its connection is dropped.
+    .client_request_timeout(Duration::from_secs(5))
+    .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(30)
     .listen(listener)?
     .run();

@@ -61,10 +61,10 @@ pub fn init(settings: &LogSettings) {
     } else {
         registry.with(tracing_subscriber::fmt::layer().with_target(false).with_writer(writer)).try_init()
     };
-    if installed.is_ok() {
-        if let Ok(mut slot) = WRITER.lock() {
-            *slot = Some(guard);
-        }
+    if installed.is_ok()
+        && let Ok(mut slot) = WRITER.lock()
+    {
+        *slot = Some(guard);
     }
 }
 

@@ -185,13 +185,12 @@ impl Db {
     /// Opens the database: one direct connection first so that a bad URL or an unreachable
     /// server is reported with the driver's own words, then the pool.
     pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> anyhow::Result<Self> {
-        if let Some(path) = url.sqlite_path() {
-            if let Some(parent) = std::path::Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create the directory for {}", url.redacted()))?;
-                }
-            }
+        if let Some(path) = url.sqlite_path()
+            && let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the directory for {}", url.redacted()))?;
         }
         let manager = Manager { url: url.clone() };
         manager.connect().map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", url.redacted()))?;

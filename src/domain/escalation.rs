@@ -100,14 +100,14 @@ pub fn evaluate_checkin(
             details: format!("red flags reported: {}", names.join(", ")),
         });
     }
-    if let Some(prev) = previous {
-        if current.redness > prev.redness {
-            out.push(Raise {
-                severity: Severity::Urgent,
-                reason: AlertReason::RednessRising,
-                details: format!("redness rose from {} to {} of 4", prev.redness, current.redness),
-            });
-        }
+    if let Some(prev) = previous
+        && current.redness > prev.redness
+    {
+        out.push(Raise {
+            severity: Severity::Urgent,
+            reason: AlertReason::RednessRising,
+            details: format!("redness rose from {} to {} of 4", prev.redness, current.redness),
+        });
     }
     let not_better = previous.is_none_or(|p| current.redness >= p.redness);
     if since >= rules.persistent_after && current.redness >= rules.persistent_redness_min && not_better {

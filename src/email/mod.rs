@@ -135,10 +135,10 @@ impl Mailer {
         if let Some(id) = &email.message_id {
             builder = builder.message_id(Some(format!("<{id}>")));
         }
-        if let Some(reply_to) = &email.reply_to {
-            if let Ok(mb) = reply_to.parse::<Mailbox>() {
-                builder = builder.reply_to(mb);
-            }
+        if let Some(reply_to) = &email.reply_to
+            && let Ok(mb) = reply_to.parse::<Mailbox>()
+        {
+            builder = builder.reply_to(mb);
         }
         for (name, value) in &email.headers {
             let name = header::HeaderName::new_from_ascii(name.clone())

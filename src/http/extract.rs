@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     domain::Role,
     error::{ApiError, ErrorCode, FieldError},
-    http::{middleware::RequestId, strict_json::Strict},
+    http::{body_deadline, middleware::RequestId, strict_json::Strict},
     services::login_sessions,
     state::AppState,
 };
@@ -50,7 +50,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::new(ErrorCode::BadRequest, "The body could not be read"))?;
+                let chunk = chunk.map_err(|e| body_deadline::read_error(&e))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(limit));
                 }

@@ -128,7 +128,7 @@ async fn hash_request(req: &mut ServiceRequest, state: &AppState) -> Result<Stri
     let mut payload = req.take_payload();
     let mut buffer = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::new(ErrorCode::BadRequest, "The body could not be read"))?;
+        let chunk = chunk.map_err(|e| crate::http::body_deadline::read_error(&e))?;
         if buffer.len() + chunk.len() > limit {
             return Err(ApiError::new(ErrorCode::PayloadTooLarge, format!("The body is larger than {limit} bytes")));
         }

@@ -114,6 +114,7 @@ fn as_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         StatusCode::NOT_FOUND => ErrorCode::RouteNotFound,
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
         StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
         StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,

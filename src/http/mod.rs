@@ -5,6 +5,7 @@ pub mod aftercare;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod body_deadline;
 pub mod courses;
 pub mod extract;
 pub mod idempotency;

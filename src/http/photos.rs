@@ -1,8 +1,8 @@
 //! Photos and scores over HTTP: multipart uploads (staff and patient), lists, images with ETag
 //! caching, deletion; scales, scores, progress and its charts.
 
-use actix_multipart::Multipart;
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_multipart::{Multipart, MultipartError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::header, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +11,7 @@ use crate::{
     domain::scales::ScaleDef,
     error::{ApiError, ApiResult, ErrorCode},
     http::{
+        body_deadline::{self, BodyDeadline},
         extract::{AuthUser, Json, parse_json},
         json::Fast,
     },
@@ -63,22 +64,48 @@ pub enum ImageSize {
     Full,
 }
 
-/// Reads the two parts, bounded: the image at `max` bytes (413 beyond), metadata at 16 KiB.
-async fn read_upload(mut form: Multipart, max: usize) -> ApiResult<(PhotoMetadata, Vec<u8>)> {
+/// A multipart failure: 408 past the body deadline, else 400.
+fn multipart_error(e: MultipartError) -> ApiError {
+    match e {
+        MultipartError::Payload(p) if body_deadline::is_timeout(&p) => body_deadline::timeout_error(),
+        other => ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {other}")),
+    }
+}
+
+/// Reads the two parts before the body deadline (408 beyond), bounded: the image at `max` bytes
+/// (413 beyond), metadata at 16 KiB.
+async fn read_upload(req: &HttpRequest, form: Multipart, max: usize) -> ApiResult<(PhotoMetadata, Vec<u8>)> {
+    // The image is read into one buffer of the announced size, not grown by doubling (which
+    // holds the old and the new buffer at once, 24 MiB for a 15 MiB upload).
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(max);
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    match deadline {
+        Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read_parts(form, max, announced))
+            .await
+            .map_err(|_| body_deadline::timeout_error())?,
+        None => read_parts(form, max, announced).await,
+    }
+}
+
+async fn read_parts(mut form: Multipart, max: usize, announced: usize) -> ApiResult<(PhotoMetadata, Vec<u8>)> {
     let (mut meta, mut image) = (None, None);
     while let Some(field) = form.next().await {
-        let mut field =
-            field.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?;
+        let mut field = field.map_err(multipart_error)?;
         let name = field.name().unwrap_or_default().to_owned();
         let limit = match name.as_str() {
             "image" => max,
             "metadata" => 16 * 1024,
             other => return Err(ApiError::invalid(other, "unknown part; send `image` and `metadata`")),
         };
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(if name == "image" { announced } else { 0 });
         while let Some(chunk) = field.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?;
+            let chunk = chunk.map_err(multipart_error)?;
             if buf.len() + chunk.len() > limit {
                 return Err(ApiError::new(
                     ErrorCode::PayloadTooLarge,
@@ -132,7 +159,7 @@ async fn upload_for(
 ) -> ApiResult<HttpResponse> {
     let max = state.settings.photos.max_upload_bytes;
     multipart_only(req)?;
-    let (meta, bytes) = read_upload(form, max).await?;
+    let (meta, bytes) = read_upload(req, form, max).await?;
     let (view, created) = photos::upload(state, user, patient, meta, bytes).await?;
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
 }

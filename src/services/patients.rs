@@ -351,10 +351,10 @@ pub async fn create(state: &AppState, user: &AuthUser, body: CreatePatient) -> A
     state
         .db
         .write(move |c| -> ApiResult<()> {
-            if let Some(email) = &stored.email {
-                if patients::email_in_clinic(c, &stored.clinic_id, email, None)? {
-                    return Err(ApiError::invalid("email", "another patient of this clinic has this email"));
-                }
+            if let Some(email) = &stored.email
+                && patients::email_in_clinic(c, &stored.clinic_id, email, None)?
+            {
+                return Err(ApiError::invalid("email", "another patient of this clinic has this email"));
             }
             patients::insert_patient(c, &stored)?;
             crate::repo::audit::insert_events(c, &[audit_event])?;
@@ -528,10 +528,10 @@ async fn write_changes(
         .db
         .write(move |c| -> ApiResult<Patient> {
             let current = access::patient(c, &u, &id)?.ok_or_else(ApiError::not_found)?;
-            if let Some(Some(email)) = &changes.email {
-                if patients::email_in_clinic(c, &current.clinic_id, email, Some(&current.id))? {
-                    return Err(ApiError::invalid("email", "another patient of this clinic has this email"));
-                }
+            if let Some(Some(email)) = &changes.email
+                && patients::email_in_clinic(c, &current.clinic_id, email, Some(&current.id))?
+            {
+                return Err(ApiError::invalid("email", "another patient of this clinic has this email"));
             }
             if changes.name.is_some() || changes.email.is_some() {
                 let name = changes.name.as_deref().unwrap_or(&current.name);

@@ -16,7 +16,7 @@ use crate::{
     error::{ApiError, ApiResult, ErrorCode},
     http::extract::{AuthUser, Checks, text},
     media::{
-        process::{MediaError, process},
+        process::{Bounds, MediaError, process},
         store::StoreError,
     },
     repo::{
@@ -34,6 +34,9 @@ use crate::{
     state::AppState,
 };
 
+/// The angle a photo is taken from.
+// The wire name (`left45`) is also the stored value: the photos table's CHECK lists exactly
+// `View::ALL` (tests/api/security_uploads.rs holds the two together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
@@ -43,6 +46,12 @@ pub enum View {
     LeftLateral,
     RightLateral,
     Other,
+}
+
+impl View {
+    /// Every view, in the order the API documents them.
+    pub const ALL: [View; 6] =
+        [View::Frontal, View::Left45, View::Right45, View::LeftLateral, View::RightLateral, View::Other];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -207,17 +216,22 @@ pub async fn upload(
 
     let tz: Tz = patient.time_zone.parse().unwrap_or(Tz::UTC);
     let roi = meta.roi.unwrap_or(Roi::WHOLE);
-    let max_pixels = state.settings.photos.max_pixels;
+    let bounds = Bounds {
+        max_pixels: state.settings.photos.max_pixels,
+        max_decode_bytes: state.settings.photos.max_decode_bytes,
+    };
     let permit = state.heavy.clone().acquire_owned().await.map_err(ApiError::internal)?;
     let processed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        process(&bytes, max_pixels, roi, tz)
+        process(&bytes, bounds, roi, tz)
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
         MediaError::Unsupported => ApiError::new(ErrorCode::UnsupportedImage, e.to_string()),
-        MediaError::TooManyPixels(..) => ApiError::new(ErrorCode::ImageTooLarge, e.to_string()),
+        MediaError::TooManyPixels(..) | MediaError::TooMuchMemory(..) => {
+            ApiError::new(ErrorCode::ImageTooLarge, e.to_string())
+        }
         MediaError::Corrupt(_) => ApiError::new(ErrorCode::ImageUnreadable, "The image could not be decoded"),
     })?;
 
@@ -403,4 +417,31 @@ pub async fn delete(state: &AppState, user: &AuthUser, photo: Photo) -> ApiResul
             Ok(())
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new view fails to compile here: add it to `View::ALL` (and to the photos CHECK in a
+    /// migration) with its arm.
+    fn position(v: View) -> usize {
+        match v {
+            View::Frontal => 0,
+            View::Left45 => 1,
+            View::Right45 => 2,
+            View::LeftLateral => 3,
+            View::RightLateral => 4,
+            View::Other => 5,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_view_once_by_its_wire_name() {
+        assert_eq!(View::ALL.map(position), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            View::ALL.map(enum_name),
+            ["frontal", "left45", "right45", "left_lateral", "right_lateral", "other"]
+        );
+    }
 }

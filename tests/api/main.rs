@@ -24,5 +24,6 @@ mod reminders;
 mod security_accounts;
 mod security_network;
 mod security_sessions;
+mod security_uploads;
 mod smtp_sink;
 mod webhooks;
