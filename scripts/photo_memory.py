@@ -36,7 +36,7 @@ import urllib.request
 import uuid
 import zlib
 
-PASSWORD = "memory-password-123"
+PASSWORD = "quiet-lantern-harbour-memory-29"
 
 
 def png16(width, height, seed):

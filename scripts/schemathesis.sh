@@ -18,7 +18,7 @@ port=${FUZZ_PORT:-8099}
 export AFTERCARE__DATA_DIR="$work/data" AFTERCARE__SERVER__BIND="127.0.0.1:$port" AFTERCARE__LOG__LEVEL=warn
 export AFTERCARE__AUTH__LOGIN_PER_IP_PER_MINUTE=100000 AFTERCARE__AUTH__LOGIN_PER_ACCOUNT_PER_MINUTE=100000
 unset DATABASE_URL
-AFTERCARE_ADMIN_PASSWORD='fuzz-password-123' "$bin" create-admin --clinic Fuzz --email admin@fuzz.example >/dev/null
+AFTERCARE_ADMIN_PASSWORD='quiet-lantern-harbour-fuzz-29' "$bin" create-admin --clinic Fuzz --email admin@fuzz.example >/dev/null
 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -27,7 +27,7 @@ api="http://127.0.0.1:$port/api/v1"
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 login() {
   curl -fsS "$api/auth/login" -H 'content-type: application/json' \
-    -d "{\"email\":\"$1\",\"password\":\"fuzz-password-123\"}" | json_field access_token
+    -d "{\"email\":\"$1\",\"password\":\"quiet-lantern-harbour-fuzz-29\"}" | json_field access_token
 }
 # The invitation token in the newest mail file to $1 (mail goes to .eml files under the data dir).
 invitation_token() {
@@ -44,7 +44,7 @@ PY
 }
 accept() {
   curl -fsS "$api/auth/accept-invitation" -H 'content-type: application/json' \
-    -d "{\"token\":\"$(invitation_token "$1")\",\"password\":\"fuzz-password-123\"}" | json_field access_token
+    -d "{\"token\":\"$(invitation_token "$1")\",\"password\":\"quiet-lantern-harbour-fuzz-29\"}" | json_field access_token
 }
 admin=$(login admin@fuzz.example)
 # A clinician and a patient with the app, so every role is fuzzed with real data behind it.
