@@ -867,3 +867,24 @@ async fn an_alert_resolved_before_its_email_went_is_not_emailed() {
     assert_eq!(report, AlertMailReport { claimed: 1, skipped: 1, ..Default::default() });
     assert!(app.outbox().iter().all(|m| !m.subject.starts_with("Urgent")));
 }
+
+/// Erasing a patient whose red flag is still waiting to be emailed leaves no outbox row behind,
+/// and nothing about them is mailed afterwards.
+#[tokio::test]
+async fn erasure_takes_a_patient_s_unsent_alert_emails_with_it() {
+    let app = TestApp::spawn().await;
+    let fx = crate::helpers::treated_patient(&app, &[]).await;
+    let body = json!({"redness": 1, "swelling": 0, "pain": 1, "itch": 0, "red_flags": ["fever"]});
+    ok(app.post("/api/v1/me/checkins", &body, Some(&fx.patient)).await, 201).await;
+    let pending = || async {
+        app.state.db.run(|c| schema::alert_notifications::table.count().get_result::<i64>(c)).await.unwrap()
+    };
+    assert_eq!(pending().await, 1, "one staff member to tell");
+    let path = format!("/api/v1/patients/{}", fx.pid);
+    let req = app.client.delete(app.url(&path)).bearer_auth(&fx.staff).json(&json!({"confirm_patient_id": fx.pid}));
+    assert_eq!(req.send().await.unwrap().status(), 200);
+    assert_eq!(pending().await, 0, "the outbox rows went with the alert");
+    let report = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(report, AlertMailReport::default());
+    assert!(app.outbox().iter().all(|m| !m.subject.starts_with("Urgent")));
+}
