@@ -25,7 +25,8 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
-    /// Deterministic `Message-ID` (without angle brackets), so receivers can deduplicate.
+    /// Deterministic `Message-ID` (without angle brackets, see [`message_id`]), so receivers can
+    /// deduplicate.
     pub message_id: Option<String>,
     pub reply_to: Option<String>,
     /// Extra headers such as `List-Unsubscribe`.
@@ -184,6 +185,18 @@ impl Mailer {
         }
         result
     }
+}
+
+/// A `Message-ID` (without angle brackets) on the service's own domain, the host of its public
+/// URL: `local` names the message (`reminder-<id>`), so a retry carries the same id and receivers
+/// can deduplicate.
+pub fn message_id(local: &str, public_url: &str) -> String {
+    let domain = url::Url::parse(public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "aftercare.localhost".to_owned());
+    format!("{local}@{domain}")
 }
 
 /// SMTP 5xx and malformed messages are permanent; connection trouble and 4xx are transient.

@@ -15,7 +15,7 @@ use super::dispatch::backoff;
 use crate::{
     db::{DbError, to_db},
     domain::escalation::{AlertReason, Raise, Severity},
-    email::{Email, MailError, templates},
+    email::{Email, MailError, message_id, templates},
     repo::{
         accounts,
         alert_notifications::{self, AlertNotification},
@@ -168,7 +168,8 @@ fn render(state: &AppState, letter: &Letter, n: &AlertNotification) -> anyhow::R
         "link": link,
     });
     let mut mail = templates::render("urgent_alert", &letter.to, ctx)?;
-    mail.message_id = Some(format!("alert-{}-{}@aftercare", letter.alert.id, n.account_id));
+    let local = format!("alert-{}-{}", letter.alert.id, n.account_id);
+    mail.message_id = Some(message_id(&local, &state.settings.server.public_url));
     Ok(mail)
 }
 

@@ -24,7 +24,7 @@ use crate::{
         escalation::{AlertReason, Raise, Severity},
         protocol::{Goal, Step},
     },
-    email::{Email, MailError, templates},
+    email::{Email, MailError, message_id, templates},
     repo::{
         checkins,
         clinics::Clinic,
@@ -523,6 +523,9 @@ struct ReminderContext<'a> {
     day_label: String,
     clinic_name: &'a str,
     unsubscribe_url: String,
+    /// Whether a reply reaches the clinic (it has a reply-to address): the email invites a reply
+    /// only then, never from a no-reply sender.
+    can_reply: bool,
 }
 
 /// The unsubscribe link for a patient (RFC 8058 one-click target).
@@ -556,24 +559,16 @@ fn render(state: &AppState, r: &Reminder, ctx: &Context, step: &Step, to: &str) 
         },
         clinic_name: &ctx.clinic.name,
         unsubscribe_url: unsubscribe.clone(),
+        can_reply: ctx.clinic.reply_to.is_some(),
     };
     let mut email = templates::render("reminder", to, &context)?;
-    email.message_id = Some(format!("reminder-{}@{}", r.id, mail_domain(&state.settings.mail.from)));
+    email.message_id = Some(message_id(&format!("reminder-{}", r.id), &state.settings.server.public_url));
     email.reply_to = ctx.clinic.reply_to.clone();
     email.headers = vec![
         ("List-Unsubscribe".to_owned(), format!("<{unsubscribe}>")),
         ("List-Unsubscribe-Post".to_owned(), "List-Unsubscribe=One-Click".to_owned()),
     ];
     Ok(email)
-}
-
-/// The domain of the sender address, for Message-IDs.
-pub fn mail_domain(from: &str) -> String {
-    from.rsplit('@')
-        .next()
-        .map(|d| d.trim_end_matches('>').trim().to_owned())
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "aftercare.localhost".into())
 }
 
 #[cfg(test)]
@@ -591,8 +586,9 @@ mod tests {
     }
 
     #[test]
-    fn message_ids_use_the_sender_domain() {
-        assert_eq!(mail_domain("Aftercare <no-reply@clinic.example>"), "clinic.example");
-        assert_eq!(mail_domain("nonsense"), "nonsense");
+    fn message_ids_use_the_public_url_s_domain() {
+        assert_eq!(message_id("reminder-1", "https://care.clinic.example/"), "reminder-1@care.clinic.example");
+        assert_eq!(message_id("reminder-1", "http://127.0.0.1:8080"), "reminder-1@127.0.0.1");
+        assert_eq!(message_id("reminder-1", "nonsense"), "reminder-1@aftercare.localhost");
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::{
     db::{DbError, from_db, to_db},
     domain::escalation::{AlertReason, Raise, Severity, missed_two_in_a_row},
-    email::templates,
+    email::{message_id, templates},
     jobs::dispatch::unsubscribe_url,
     repo::{checkins, clinics, consents, patients, reminders},
     services::alerts::{self, Subject},
@@ -61,9 +61,9 @@ pub async fn check_missed_checkins(state: &AppState, now: DateTime<Utc>) -> Resu
                 )?)
             })
             .await?;
-        if raised.is_some() {
+        if let Some(alert) = raised {
             report.alerts_raised += 1;
-            if nudge(state, &patient_id, &clinic_id).await? {
+            if nudge(state, &patient_id, &clinic_id, &alert.id).await? {
                 report.nudges_sent += 1;
             }
         }
@@ -71,8 +71,9 @@ pub async fn check_missed_checkins(state: &AppState, now: DateTime<Utc>) -> Resu
     Ok(report)
 }
 
-/// Emails the patient a gentle nudge, if they consented to reminder emails.
-async fn nudge(state: &AppState, patient_id: &str, clinic_id: &str) -> Result<bool, DbError> {
+/// Emails the patient a gentle nudge, if they consented to reminder emails (one per missed
+/// check-ins alert, which names its Message-ID).
+async fn nudge(state: &AppState, patient_id: &str, clinic_id: &str, alert_id: &str) -> Result<bool, DbError> {
     let (pid, cid) = (patient_id.to_owned(), clinic_id.to_owned());
     let found = state
         .db
@@ -95,5 +96,6 @@ async fn nudge(state: &AppState, patient_id: &str, clinic_id: &str) -> Result<bo
     });
     let Ok(mut mail) = templates::render("checkin_nudge", &email, ctx) else { return Ok(false) };
     mail.reply_to = clinic.reply_to.clone();
+    mail.message_id = Some(message_id(&format!("nudge-{alert_id}"), &state.settings.server.public_url));
     Ok(state.mailer.send(&mail).await.is_ok())
 }

@@ -17,7 +17,7 @@ use crate::{
     db::{DbConnection, from_db, is_unique_violation, new_id, to_db},
     domain::Role,
     email::{
-        Email, MailError,
+        Email, MailError, message_id,
         templates::{self, ExistingAccountContext, InvitationContext},
     },
     error::{ApiError, ApiResult, ErrorCode},
@@ -101,16 +101,18 @@ pub fn invitation_mail(
     clinic_name: &str,
     has_account: bool,
 ) -> ApiResult<Email> {
-    let rendered = if has_account {
-        templates::render("existing_account", &row.email, ExistingAccountContext { clinic_name })
+    let (kind, rendered) = if has_account {
+        ("notice", templates::render("existing_account", &row.email, ExistingAccountContext { clinic_name }))
     } else {
         let accept_url = format!("{}/invite?token={token}", state.settings.server.public_url.trim_end_matches('/'));
         let expires_at = from_db(row.expires_at).format("%Y-%m-%d %H:%M UTC").to_string();
         let ctx =
             InvitationContext { clinic_name, role: &row.role, accept_url: &accept_url, token, expires_at: &expires_at };
-        templates::render(template, &row.email, ctx)
+        ("invitation", templates::render(template, &row.email, ctx))
     };
-    rendered.map_err(ApiError::internal)
+    let mut mail = rendered.map_err(ApiError::internal)?;
+    mail.message_id = Some(message_id(&format!("{kind}-{}", row.id), &state.settings.server.public_url));
+    Ok(mail)
 }
 
 /// Sends an invitation's email; if it cannot be sent, deletes the invitation (useless without

@@ -110,3 +110,48 @@ async fn the_default_mailer_writes_eml_files_under_the_data_dir() {
     let raw = std::fs::read_to_string(&files[0]).unwrap();
     assert!(raw.contains("To: someone@glow.example") && raw.contains("Subject: You're invited to Glow"), "{raw}");
 }
+
+#[tokio::test]
+async fn every_email_names_itself_on_the_public_domain_and_invites_a_reply_only_when_one_reaches_the_clinic() {
+    use aftercare::{
+        clock::Clock, jobs::alert_mail::deliver_alert_notifications, jobs::dispatch::deliver_due_reminders,
+    };
+    let app = TestApp::spawn().await;
+    let fx = crate::helpers::treated_patient(&app, &["email_reminders"]).await;
+    let staff_invite = json!({"email": "dr.lee@glow.example", "role": "clinician"});
+    crate::helpers::ok(app.post("/api/v1/staff/invitations", &staff_invite, Some(&fx.staff)).await, 201).await;
+    // No reply-to address: the first reminder (11:00) asks the patient to call, not to reply.
+    app.clock.set(chrono::DateTime::parse_from_rfc3339("2026-03-16T11:00:00Z").unwrap().to_utc());
+    let staff = crate::helpers::access(&app.login("admin@glow.example", PASSWORD).await);
+    assert_eq!(deliver_due_reminders(&app.state, app.clock.now()).await.unwrap().sent, 1);
+    let first = app.outbox().into_iter().rfind(|m| m.subject.starts_with("Your first")).expect("first reminder");
+    assert!(first.reply_to.is_none() && !first.text.contains("Reply to this email"), "{}", first.text);
+    assert!(first.text.contains("Call your clinic"), "{}", first.text);
+    // With the clinic's address set, the next one says replies reach it, and they do.
+    let desk = json!({"reply_to": "desk@glow.example"});
+    crate::helpers::ok(
+        app.client.patch(app.url("/api/v1/clinic")).bearer_auth(&staff).json(&desk).send().await.unwrap(),
+        200,
+    )
+    .await;
+    app.clock.advance(chrono::Duration::hours(12));
+    assert!(deliver_due_reminders(&app.state, app.clock.now()).await.unwrap().sent >= 1);
+    let later = app.outbox().into_iter().last().expect("a later reminder");
+    assert_eq!(later.reply_to.as_deref(), Some("desk@glow.example"));
+    assert!(later.text.contains("Reply to this email"), "{}", later.text);
+    // A red flag's staff email.
+    let patient = crate::helpers::access(&app.login("jane@x.example", PASSWORD).await);
+    let body = json!({"redness": 1, "swelling": 0, "pain": 1, "itch": 0, "red_flags": ["fever"]});
+    crate::helpers::ok(app.post("/api/v1/me/checkins", &body, Some(&patient)).await, 201).await;
+    assert!(deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap().sent >= 1);
+
+    let mails = app.outbox();
+    let kinds = ["invitation-", "reminder-", "alert-"];
+    for kind in kinds {
+        assert!(mails.iter().any(|m| m.message_id.as_deref().is_some_and(|id| id.starts_with(kind))), "a {kind} email");
+    }
+    for m in &mails {
+        let id = m.message_id.as_deref().unwrap_or_else(|| panic!("no Message-ID on {:?}", m.subject));
+        assert!(id.ends_with("@127.0.0.1"), "{id} is on the public URL's domain");
+    }
+}

@@ -125,7 +125,7 @@ async fn due_reminders_are_emailed_once_in_the_patients_time_with_unsubscribe_he
     assert_eq!((sent["status"].as_str(), sent["sent_at"].as_str()), (Some("sent"), Some("2026-03-16T11:00:00Z")));
     assert_eq!(
         mail.message_id.as_deref(),
-        Some(format!("reminder-{}@aftercare.localhost", sent["id"].as_str().unwrap()).as_str())
+        Some(format!("reminder-{}@127.0.0.1", sent["id"].as_str().unwrap()).as_str())
     );
 }
 
