@@ -92,15 +92,17 @@ pub fn new_invitation(
 }
 
 /// The email for a new invitation: the token (`template`), or, when the address already has an
-/// account, a notice to its owner that carries no token.
+/// account, a notice to its owner that carries no token; replies go to the clinic when it has an
+/// address for them.
 pub fn invitation_mail(
     state: &AppState,
     template: &str,
     row: &Invitation,
     token: &str,
-    clinic_name: &str,
+    clinic: &clinics::Clinic,
     has_account: bool,
 ) -> ApiResult<Email> {
+    let clinic_name = clinic.name.as_str();
     let (kind, rendered) = if has_account {
         ("notice", templates::render("existing_account", &row.email, ExistingAccountContext { clinic_name }))
     } else {
@@ -112,6 +114,7 @@ pub fn invitation_mail(
     };
     let mut mail = rendered.map_err(ApiError::internal)?;
     mail.message_id = Some(message_id(&format!("{kind}-{}", row.id), &state.settings.server.public_url));
+    mail.reply_to = clinic.reply_to.clone();
     Ok(mail)
 }
 
@@ -150,7 +153,7 @@ pub async fn invite(
             Ok((clinic, has_account))
         })
         .await?;
-    let mail = invitation_mail(state, "invitation", &row, &token, &clinic.name, has_account)?;
+    let mail = invitation_mail(state, "invitation", &row, &token, &clinic, has_account)?;
     send_or_take_back(state, &mail, &row.id).await?;
     InvitationView::of(row).ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role")))
 }

@@ -406,7 +406,7 @@ async fn try_send_invitation(state: &AppState, user: &AuthUser, patient: &Patien
             Ok((clinic, has_account))
         })
         .await?;
-    let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic.name, has_account)?;
+    let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic, has_account)?;
     invitations::send_or_take_back(state, &mail, &row.id).await
 }
 

@@ -139,6 +139,14 @@ async fn every_email_names_itself_on_the_public_domain_and_invites_a_reply_only_
     let later = app.outbox().into_iter().last().expect("a later reminder");
     assert_eq!(later.reply_to.as_deref(), Some("desk@glow.example"));
     assert!(later.text.contains("Reply to this email"), "{}", later.text);
+    let staff = crate::helpers::access(&app.login("admin@glow.example", PASSWORD).await);
+    let invite = json!({"email": "dr.park@glow.example", "role": "clinician"});
+    crate::helpers::ok(app.post("/api/v1/staff/invitations", &invite, Some(&staff)).await, 201).await;
+    let invitation = app.outbox().into_iter().last().expect("the invitation");
+    assert_eq!(
+        (invitation.to.as_str(), invitation.reply_to.as_deref()),
+        ("dr.park@glow.example", Some("desk@glow.example"))
+    );
     // A red flag's staff email.
     let patient = crate::helpers::access(&app.login("jane@x.example", PASSWORD).await);
     let body = json!({"redness": 1, "swelling": 0, "pain": 1, "itch": 0, "red_flags": ["fever"]});
