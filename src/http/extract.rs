@@ -6,11 +6,14 @@ use futures_util::{StreamExt, future::LocalBoxFuture};
 use serde::de::DeserializeOwned;
 
 use crate::{
-    domain::Role,
     error::{ApiError, ErrorCode, FieldError},
     http::{body_deadline, middleware::RequestId, strict_json::Strict},
     services::login_sessions,
     state::AppState,
+};
+pub use crate::{
+    security::caller::AuthUser,
+    services::validation::{Checks, double_option, each_once, text},
 };
 
 /// A JSON body: `application/json` (or `+json`) only, bounded in size, unknown fields refused
@@ -111,28 +114,6 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
-    }
-}
-
-/// The authenticated caller, from a valid `Authorization: Bearer` access token.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub account_id: String,
-    pub clinic_id: String,
-    pub role: Role,
-    /// The request this caller is making (for audit events).
-    pub request_id: String,
-}
-
-impl AuthUser {
-    /// 403 unless the caller is an admin.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden()) }
-    }
-
-    /// 403 unless the caller is clinic staff (admin or clinician).
-    pub fn require_staff(&self) -> Result<(), ApiError> {
-        if self.role.is_staff() { Ok(()) } else { Err(ApiError::forbidden()) }
     }
 }
 
@@ -328,63 +309,5 @@ mod tests {
             assert_eq!((p.status, p.code), (400, ErrorCode::MalformedJson), "{body}");
             assert!(!p.detail.contains(" at line "));
         }
-    }
-}
-
-/// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`, a value is `Some(Some(v))`.
-pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    serde::Deserialize::deserialize(de).map(Some)
-}
-
-/// Collects field errors while checking a body; finishes as one 422 with all of them.
-#[derive(Default)]
-pub struct Checks(pub Vec<FieldError>);
-
-impl Checks {
-    /// Records `Err(message)` against `field` and returns the value when it was fine.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(message) => {
-                self.0.push(FieldError::new(field, message));
-                None
-            }
-        }
-    }
-
-    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
-    }
-
-    /// Ok when nothing failed, else the 422.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
-    }
-}
-
-/// Each item once, in the order first given (a list of concerns or events named twice).
-pub fn each_once<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
-    let mut unique: Vec<T> = Vec::with_capacity(items.len());
-    for item in items {
-        if !unique.contains(item) {
-            unique.push(*item);
-        }
-    }
-    unique
-}
-
-/// Trimmed text of 1..=max characters.
-pub fn text(value: &str, max: usize) -> Result<String, String> {
-    let t = value.trim();
-    if t.is_empty() {
-        Err("must not be empty".to_owned())
-    } else if t.chars().count() > max {
-        Err(format!("must be at most {max} characters"))
-    } else {
-        Ok(t.to_owned())
     }
 }

@@ -2,6 +2,7 @@
 //! one-time tokens, login rate limits, masking of personal data in logs, and the guard that keeps
 //! webhook deliveries out of the service's own network.
 
+pub mod caller;
 pub mod jwt;
 pub mod links;
 pub mod password;

@@ -6,13 +6,13 @@ use diesel::QueryResult;
 use crate::{
     db::DbConnection,
     domain::Role,
-    http::extract::AuthUser,
     repo::{
         courses::{self, Course},
         patients::{self, Patient},
         screenings::{self, Screening},
         sessions::{self, Session},
     },
+    security::caller::AuthUser,
 };
 
 /// The patient `id` if the caller may see it.

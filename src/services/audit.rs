@@ -11,8 +11,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::{
     db::{Db, new_id, to_db},
     domain::Role,
-    http::extract::AuthUser,
     repo::audit::{self, AuditEvent},
+    security::caller::AuthUser,
 };
 
 /// What happened to patient data.

@@ -9,7 +9,6 @@ use crate::{
     db::{DbConnection, from_db, new_id, to_db},
     domain::escalation::{CheckinPoint, EscalationRules, RedFlag, evaluate_checkin},
     error::{ApiError, ApiResult},
-    http::extract::{AuthUser, Checks, text},
     repo::{
         alerts::Alert,
         audit as audit_repo,
@@ -18,6 +17,8 @@ use crate::{
         reminders,
         sessions::{self, Session},
     },
+    security::caller::AuthUser,
+    services::validation::{Checks, text},
     services::{
         alerts::{self, Subject},
         audit::{self, Action},

@@ -9,13 +9,14 @@ use crate::{
     db::{from_db, new_id, to_db},
     domain::{Role, clinical::ConsentKind, from_wire, wire_name},
     error::{ApiError, ApiResult},
-    http::extract::{AuthUser, Checks, text},
     repo::{
         audit as audit_repo,
         consents::{self, Consent},
         patients::Patient,
     },
+    security::caller::AuthUser,
     services::audit::{self, Action},
+    services::validation::{Checks, text},
     state::AppState,
 };
 

@@ -8,13 +8,14 @@ use crate::{
     db::{from_db, new_id, to_db},
     domain::clinical::{Concern, CourseStatus, next_due},
     error::{ApiError, ApiResult, ErrorCode},
-    http::extract::{AuthUser, Checks, double_option, each_once, text},
     repo::{
         audit as audit_repo,
         courses::{self, Course, CourseChanges},
         patients::Patient,
         sessions::{self, Session},
     },
+    security::caller::AuthUser,
+    services::validation::{Checks, double_option, each_once, text},
     services::{
         access,
         audit::{self, Action},

@@ -20,7 +20,6 @@ use zip::{CompressionMethod, ZipWriter, write::SimpleFileOptions};
 use crate::{
     db::from_db,
     error::{ApiError, ApiResult},
-    http::extract::AuthUser,
     media::store::StoreError,
     repo::{
         audit as audit_repo,
@@ -28,6 +27,7 @@ use crate::{
         patients::Patient,
         photos as photos_repo, refresh_tokens,
     },
+    security::caller::AuthUser,
     services::{
         alerts, audit, checkins, consents, courses, fhir,
         photos::{self, store_error},

@@ -21,4 +21,5 @@ pub mod scales;
 pub mod scores;
 pub mod screenings;
 pub mod sessions;
+pub mod validation;
 pub mod webhooks;

@@ -24,15 +24,14 @@ use crate::{
         clinical::{QuietHours, check_fitzpatrick, parse_time_zone},
     },
     error::{ApiError, ApiResult, ErrorCode},
-    http::{
-        extract::{AuthUser, Checks, double_option, text},
-        json::{JsonWriter, WriteJson, Written},
-    },
+    http::json::{JsonWriter, WriteJson, Written},
     repo::{
         clinics, invitations as repo_invitations,
         patients::{self, Patient, PatientChanges},
     },
+    security::caller::AuthUser,
     security::normalize_email,
+    services::validation::{Checks, double_option, text},
     services::{
         access,
         audit::{self, Action},

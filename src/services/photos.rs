@@ -14,7 +14,6 @@ use crate::{
         escalation::{AlertReason, Raise, Severity},
     },
     error::{ApiError, ApiResult, ErrorCode},
-    http::extract::{AuthUser, Checks, text},
     media::{
         process::{Bounds, MediaError, process},
         store::StoreError,
@@ -27,6 +26,8 @@ use crate::{
         scores::{self, Score},
         sessions,
     },
+    security::caller::AuthUser,
+    services::validation::{Checks, text},
     services::{
         alerts::{self, Subject},
         audit::{self, Action},

@@ -14,10 +14,7 @@ use crate::{
         scales::{Direction, Rater, ScaleDef, meaningful, score_value},
     },
     error::{ApiError, ApiResult, FieldError},
-    http::{
-        extract::AuthUser,
-        json::{JsonWriter, WriteJson},
-    },
+    http::json::{JsonWriter, WriteJson},
     repo::{
         audit as audit_repo,
         patients::Patient,
@@ -25,6 +22,7 @@ use crate::{
         scores::{self, Score, ScorePoint},
         sessions::{self, CompletedSession},
     },
+    security::caller::AuthUser,
     services::{
         access,
         audit::{self, Action},

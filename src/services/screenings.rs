@@ -12,12 +12,13 @@ use crate::{
         clinical::{ScreeningAnswers, ScreeningFinding, ScreeningOutcome},
     },
     error::{ApiError, ApiResult, ErrorCode},
-    http::extract::{AuthUser, Checks, text},
     repo::{
         audit as audit_repo,
         patients::Patient,
         screenings::{self, Screening},
     },
+    security::caller::AuthUser,
+    services::validation::{Checks, text},
     services::{
         access,
         audit::{self, Action},

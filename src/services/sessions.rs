@@ -12,7 +12,6 @@ use crate::{
         Area, DeviceKind, NeedleDepthMm, ScreeningGate, ScreeningOutcome, SessionStatus, screening_allows, too_soon,
     },
     error::{ApiError, ApiResult, ErrorCode},
-    http::extract::{AuthUser, Checks, double_option, text},
     repo::{
         accounts, audit as audit_repo,
         courses::Course,
@@ -20,6 +19,8 @@ use crate::{
         screenings,
         sessions::{self, Session, SessionArea, SessionChanges},
     },
+    security::caller::AuthUser,
+    services::validation::{Checks, double_option, text},
     services::{
         access,
         audit::{self, Action},
