@@ -1,5 +1,5 @@
 //! The repository's own promises: matching migrations, a compose file and README that agree
-//! with the code's setting names.
+//! with the code's setting names, and documentation whose relative links resolve.
 
 use std::collections::BTreeSet;
 
@@ -97,4 +97,81 @@ fn the_dockerfile_is_multi_stage_and_runs_the_server() {
         assert!(text.contains(&format!("COPY {dir} ./{dir}")), "the Dockerfile copies {dir}/");
     }
     assert!(text.contains("COPY Cargo.toml Cargo.lock build.rs ./"), "the Dockerfile copies the build script");
+}
+
+/// The Markdown files of the project's documentation: the README and everything under `docs/`.
+fn documentation_files() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = vec![root("README.md")];
+    walk(&root("docs"), &mut files);
+    files
+}
+
+/// The targets of the Markdown links (`[text](target)`) in `text`, outside code blocks and code
+/// spans.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        // Drop code spans: the text between backticks is not Markdown.
+        let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        let mut rest = prose.as_str();
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let Some(end) = after.find(')') else { break };
+            targets.push(after[..end].trim().to_owned());
+            rest = &after[end..];
+        }
+    }
+    targets
+}
+
+#[test]
+fn link_targets_are_found_outside_code_only() {
+    let text = "See [a](docs/a.md#part) and [b](https://example.org).\n`[c](not/a/link.md)`\n```\n[d](x.md)\n```\n";
+    assert_eq!(link_targets(text), ["docs/a.md#part", "https://example.org"]);
+}
+
+#[test]
+fn relative_links_in_the_readme_and_docs_resolve() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in documentation_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for target in link_targets(&text) {
+            let external = ["http://", "https://", "mailto:", "webcal://"].iter().any(|s| target.starts_with(s));
+            let path = target.split('#').next().unwrap_or_default();
+            if external || path.is_empty() {
+                continue;
+            }
+            checked += 1;
+            if !file.parent().unwrap().join(path).exists() {
+                broken.push(format!("{}: {target}", file.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to nothing: {broken:#?}");
+    assert!(checked >= 10, "only {checked} relative links found: is the parser still finding them?");
+    // The README is the way in: it links to each document that took over a part of it.
+    let readme = std::fs::read_to_string(root("README.md")).unwrap();
+    let linked = link_targets(&readme);
+    for doc in ["docs/performance.md", "docs/architecture.md", "docs/adr/README.md", "docs/security.md"] {
+        assert!(linked.iter().any(|t| t == doc), "the README links to {doc}");
+    }
 }
