@@ -101,7 +101,7 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
         }
     };
     let n = env_n("BENCH_N", if target.backend == Backend::Postgres { 20_000 } else { 5_000 })?;
-    // Through lettre every message waits ~40 ms (see the README), so more would only take longer.
+    // Through lettre every message waits ~40 ms (see docs/performance.md), so more would only take longer.
     let smtp_n = env_n("BENCH_SMTP_N", 5_000)?;
     let runs = env_n("BENCH_RUNS", 3)?.max(1);
     let reps = env_n("BENCH_TICK_REPS", 7)?.max(1);

@@ -43,8 +43,8 @@ enum Command {
 }
 
 /// mimalloc rather than glibc malloc: a login hashes with 19 MiB (argon2id), and glibc kept those
-/// blocks in per-thread arenas after a burst of logins (RSS 1–4 GiB in the load benchmark, see the
-/// README); mimalloc gives them back. Cargo features: `override` (SQLite's and libpq's C
+/// blocks in per-thread arenas after a burst of logins (the memory figures: docs/performance.md);
+/// mimalloc gives them back. Cargo features: `override` (SQLite's and libpq's C
 /// allocations go to mimalloc too, not to glibc's locked arenas) and `no_thp` (no transparent huge
 /// pages for its arenas: each touched 2 MiB would count in full).
 #[global_allocator]

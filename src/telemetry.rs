@@ -8,10 +8,10 @@
 //! requests or growing memory; [`flush`] writes what is waiting before the process ends.
 //!
 //! JSON lines are written by [`JsonLines`]: the shape of tracing-subscriber's own JSON format
-//! (`json().flatten_event(true).with_current_span(true).with_span_list(false)`) at a third of its
-//! cost. That format writes through serde_json and an `io::Write` adaptor that checks each
-//! piece, and parses the request span's fields back from their stored JSON for every line: the
-//! closing line of a request cost ~22,000 instructions (now ~5,000), a tenth of a small read.
+//! (`json().flatten_event(true).with_current_span(true).with_span_list(false)`) for less. That
+//! format writes through serde_json and an `io::Write` adaptor that checks each piece, and parses
+//! the request span's fields back from their stored JSON for every line (the instruction counts:
+//! docs/performance.md, items 21 and 27).
 
 use std::{fmt, sync::Mutex};
 
@@ -132,8 +132,8 @@ where
 
 /// A span's fields, stored as a JSON object when the span is made, as tracing-subscriber's
 /// `JsonFields` stores them (names in order, `r#` taken off a raw name, `log.` fields left out, the
-/// last value of a name kept) without building a `serde_json` map for each span: a request's span
-/// cost ~6,400 instructions to make, ~3,500 now.
+/// last value of a name kept) without building a `serde_json` map for each span (the instruction
+/// counts: docs/performance.md, item 27).
 pub struct SpanFields;
 
 impl<'w> FormatFields<'w> for SpanFields {

@@ -131,8 +131,8 @@ impl ManageConnection for Manager {
                 // A checkpoint (copying the WAL's pages into the database file, then an fsync)
                 // every 10,000 pages (~40 MB of WAL) rather than SQLite's 1,000: the read audit
                 // writer's batches dirty many of the same index pages again and again, and a
-                // checkpoint after nearly every batch copied them each time (~9 % of the server's
-                // CPU under a read load, `perf`).
+                // checkpoint after nearly every batch copied them each time (a visible share of
+                // the server's CPU under a read load: docs/performance.md, item 29).
                 conn.batch_execute(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                      PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \

@@ -1,7 +1,6 @@
 //! Reading `Timestamp` columns quickly on SQLite. SQLite stores them as text; diesel parses that
-//! text with chrono's format parser, trying its formats in turn — a few hundred nanoseconds a
-//! value and about a twentieth of a list read's CPU in the load benchmark (six instants a
-//! reminder row). The models read on hot paths take their instants through [`DbTime`] and
+//! text with chrono's format parser, trying its formats in turn, for every value (six instants
+//! a reminder row; the cost is in docs/performance.md, item 5). The models read on hot paths take their instants through [`DbTime`] and
 //! [`DbTimeOpt`] (`#[diesel(deserialize_as = …)]`), which read the layout we store
 //! (`YYYY-MM-DD HH:MM:SS[.ffffff]`, see `to_db`) directly and hand anything else to diesel.
 //! PostgreSQL sends instants in binary, which diesel already reads directly.

@@ -162,7 +162,7 @@ fn listed_reminder<'a, DB: LendValues>(row: &impl Row<'a, DB>) -> deserialize::R
         Ok(raw::instant(row, i)?.ok_or("a reminder without a plan or due time")?)
     };
     let (planned_at, due_at) = (instant(6)?, instant(7)?);
-    // A bench reminder's own values are ~300 bytes.
+    // Room for a typical reminder's own values (about 300 bytes).
     let mut out = JsonWriter::with_capacity(384);
     let text = |out: &mut JsonWriter, i: usize| raw::with_text(row, i, |t| out.opt_str(t));
     out.raw("{\"id\":");

@@ -1,9 +1,9 @@
 //! Writing large list responses cheaply, with the same bytes serde's defaults would write:
 //! instants formatted directly instead of through chrono's `Display` (one `write_char` per
-//! character, about a seventh of a reminder list's CPU), texts escaped once and kept as JSON
+//! character), texts escaped once and kept as JSON
 //! instead of being copied and escaped again for every row that shows them, and the list views
 //! served most written by hand ([`WriteJson`], served as [`Fast`]): serde_json escapes every key
-//! and every text a byte at a time, a quarter of what the staff patient page cost. Each
+//! and every text a byte at a time (the figures: docs/performance.md, items 10 and 16). Each
 //! hand-written view keeps its derived `Serialize` (the API document's shape), and a test checks
 //! that both write the same bytes: for arbitrary values here; for the staff page and the reminder
 //! lists, whose rows are written straight from the database row

@@ -71,8 +71,8 @@ pub async fn observe(
 
 /// The route that served a request (`/api/v1/patients/{id}`), for logs and metrics: the path
 /// with each segment the router matched put back as `{name}`. actix's own `match_pattern` walks
-/// the whole route table again with a regular expression per route (a tenth of what a small
-/// authenticated read cost); it is kept for 404 and 405, where the path may match no route and
+/// the whole route table again with a regular expression per route (see docs/performance.md,
+/// item 13); it is kept for 404 and 405, where the path may match no route and
 /// must not become a label of its own.
 fn route_of(req: &HttpRequest, status: StatusCode) -> String {
     if matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) {

@@ -2,8 +2,8 @@
 //! with `due_at` moved to the lease's end (so one index on (status, due_at) finds both due rows
 //! and rows whose lease expired) and one more attempt counted. PostgreSQL skips rows another
 //! claimer holds (`FOR UPDATE SKIP LOCKED`); SQLite has one writer and is told to use the due
-//! index, since statistics gathered during a backlog can make its planner choose a full scan
-//! (measured: 130 ms per tick at 1 M rows).
+//! index, since statistics gathered during a backlog can make its planner choose a full scan,
+//! whose cost grows with the table (see docs/performance.md, "Reminder dispatch").
 
 use chrono::NaiveDateTime;
 use diesel::{

@@ -164,7 +164,8 @@ where
     );
     // One statement type for each combination of the optional filters, rather than one boxed
     // statement: diesel keeps a statement of a fixed type prepared under its type, while a boxed
-    // one has its SQL written out again on every execution to be looked up (~4 % of a page).
+    // one has its SQL written out again on every execution to be looked up (docs/performance.md,
+    // item 23).
     macro_rules! page {
         ($c:ident, $filtered:expr) => {
             $filtered.order(patients::id.desc()).limit(limit).select(columns).load::<R>($c)

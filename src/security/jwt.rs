@@ -51,7 +51,8 @@ pub struct JwtKeys {
 
 /// Tokens whose signature, algorithm, issuer and audience have been checked, with their claims.
 /// An app sends the same access token with every request until it expires, and checking the HMAC
-/// and decoding the claims again was a sixth of what a small authenticated read cost. The time
+/// and decoding the claims again on every request is avoidable work (docs/performance.md, item
+/// 12). The time
 /// checks (`exp`, `iat`) are made on every use, against the app clock. Entries are found by a
 /// keyed hash of the token and confirmed by comparing the whole token in constant time; a token
 /// that fails is not remembered. When full, expired entries go, and if that frees too little,

@@ -87,8 +87,8 @@ pub struct AuditSink {
 
 /// Events stored per transaction at most. A transaction writes each index page it touches once,
 /// whatever number of events share it: under a read load of thousands a second, one transaction
-/// for the whole linger rather than one per 1,000 events writes a third of the pages per event
-/// (the patient index gets one page per patient read). Bounded for the memory of the batch and
+/// for the whole linger rather than one per 1,000 events writes far fewer pages per event (the
+/// patient index gets one page per patient read; see docs/performance.md, item 29). Bounded for the memory of the batch and
 /// for how long it holds SQLite's write lock (tens of ms).
 const BATCH: usize = 5_000;
 /// Room for this many queued messages (senders wait beyond it).

@@ -182,7 +182,7 @@ where
     Option<i32>: FromSql<Nullable<Integer>, DB>,
     bool: FromSql<Bool, DB>,
 {
-    // A bench patient is ~400 bytes.
+    // Room for a typical patient's JSON (about 400 bytes).
     let mut out = JsonWriter::with_capacity(512);
     let text = |out: &mut JsonWriter, i: usize| raw::with_text(row, i, |t| out.opt_str(t));
     out.raw("{\"id\":");

@@ -310,7 +310,7 @@ fn build_progress(
 }
 
 /// Progress written by hand, byte for byte as serde writes it (a test checks arbitrary views): serde
-/// escaped every key and text a byte at a time, ~7 % of a progress read.
+/// escapes every key and text a byte at a time (its cost: docs/performance.md, item 28).
 impl WriteJson for ProgressView {
     fn write_json(&self, out: &mut JsonWriter) {
         out.raw("{\"patient_id\":");
