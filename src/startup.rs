@@ -11,9 +11,10 @@ use crate::{
     config::Settings,
     db::Db,
     email::Mailer,
-    http::{self, metrics::Metrics},
+    http,
     security::{jwt::JwtKeys, password::Hasher, rate_limit::RateLimiter},
     state::AppState,
+    telemetry::metrics::Metrics,
 };
 
 /// Parts a caller (a test) may supply instead of the ones built from settings.
@@ -78,7 +79,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         hasher,
         login_limiter,
         login_sessions: Default::default(),
-        metrics: Arc::new(Metrics::default()),
+        metrics: Metrics::start(),
     })
 }
 

@@ -14,6 +14,8 @@
 //! through `security::mask_email`, free text through `security::redact`) is done there, and no
 //! call site logs a body, a token or a password.
 
+pub mod metrics;
+
 use std::sync::Mutex;
 
 use tracing::Subscriber;
