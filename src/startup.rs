@@ -11,9 +11,10 @@ use crate::{
     config::Settings,
     db::Db,
     email::Mailer,
-    http::{self, metrics::Metrics},
-    security::{jwt::JwtKeys, password::Hasher},
+    http,
+    security::{jwt::JwtKeys, password::Hasher, rate_limit::RateLimiter},
     state::AppState,
+    telemetry::metrics::Metrics,
 };
 
 /// Parts a caller (a test) may supply instead of the ones built from settings.
@@ -58,6 +59,9 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     let hasher = tokio::task::spawn_blocking(move || Hasher::new(max_hashes)).await??;
     let photos = crate::media::store::PhotoStore::from_settings(&settings)?;
     let heavy = Arc::new(tokio::sync::Semaphore::new(settings.photos.max_concurrent));
+    let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let login_limiter =
+        Arc::new(RateLimiter::new(auth.login_per_ip_per_minute, auth.login_per_account_per_minute, clock.clone()));
     let webhook_client = crate::jobs::webhooks::client(&settings.webhooks)?;
     Ok(AppState {
         photos,
@@ -69,13 +73,13 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         audit: crate::services::audit::AuditSink::start(db.clone()),
         db,
         mailer,
-        clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        clock,
         jwt,
         links: crate::security::links::LinkSigner::new(&secret),
         hasher,
-        login_limiter: Arc::default(),
+        login_limiter,
         login_sessions: Default::default(),
-        metrics: Arc::new(Metrics::default()),
+        metrics: Metrics::start(),
     })
 }
 

@@ -7,9 +7,9 @@ use crate::{
     config::Settings,
     db::Db,
     email::Mailer,
-    http::metrics::Metrics,
     security::{jwt::JwtKeys, links::LinkSigner, password::Hasher, rate_limit::RateLimiter},
     services::audit::AuditSink,
+    telemetry::metrics::Metrics,
 };
 
 #[derive(Clone)]

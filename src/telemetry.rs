@@ -7,37 +7,22 @@
 //! collector) and [`WAITING_LINES`] are waiting, further lines are dropped rather than stalling
 //! requests or growing memory; [`flush`] writes what is waiting before the process ends.
 //!
-//! JSON lines are written by [`JsonLines`]: the shape of tracing-subscriber's own JSON format
-//! (`json().flatten_event(true).with_current_span(true).with_span_list(false)`) for less. That
-//! format writes through serde_json and an `io::Write` adaptor that checks each piece, and parses
-//! the request span's fields back from their stored JSON for every line (the instruction counts:
-//! docs/performance.md, items 21 and 27).
+//! JSON lines are tracing-subscriber's own JSON format, one object a line: `timestamp` (UTC,
+//! microseconds), `level`, the event's fields flattened beside its `message`, `target`, and
+//! `span`: the fields of the span the event happened in (`request.id`, `http.method` for a
+//! request) and its `name`. The formatter writes what the call sites give it: masking (emails
+//! through `security::mask_email`, free text through `security::redact`) is done there, and no
+//! call site logs a body, a token or a password.
 
-use std::{fmt, sync::Mutex};
+pub mod metrics;
 
-use tracing::{
-    Event, Subscriber,
-    field::{Field, Visit},
-    span::Record,
-};
+use std::sync::Mutex;
+
+use tracing::Subscriber;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_log::NormalizeEvent;
-use tracing_subscriber::{
-    EnvFilter,
-    field::RecordFields,
-    fmt::{
-        FmtContext, FormatEvent, FormatFields, FormattedFields,
-        format::Writer,
-        time::{FormatTime, SystemTime},
-    },
-    prelude::*,
-    registry::LookupSpan,
-};
+use tracing_subscriber::{EnvFilter, Layer, fmt::MakeWriter, prelude::*, registry::LookupSpan};
 
-use crate::{
-    config::LogSettings,
-    http::json::{JsonWriter, log_timestamp},
-};
+use crate::config::LogSettings;
 
 /// Lines that may wait for the writer (a few MiB at most; tracing-appender's default of 128k
 /// lines could hold ~50 MiB behind a stuck collector).
@@ -55,9 +40,7 @@ pub fn init(settings: &LogSettings) {
         .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if settings.format == "json" {
-        registry
-            .with(tracing_subscriber::fmt::layer().fmt_fields(SpanFields).event_format(JsonLines).with_writer(writer))
-            .try_init()
+        registry.with(json_lines(writer)).try_init()
     } else {
         registry.with(tracing_subscriber::fmt::layer().with_target(false).with_writer(writer)).try_init()
     };
@@ -68,217 +51,25 @@ pub fn init(settings: &LogSettings) {
     }
 }
 
+/// tracing-subscriber's JSON format as the service writes it: the event's fields beside its
+/// message, the current span's fields under `span`, no list of the spans around it.
+pub fn json_lines<S, W>(writer: W) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+}
+
 /// Writes the log lines still waiting (call before the process exits).
 pub fn flush() {
     if let Ok(mut slot) = WRITER.lock() {
         slot.take();
-    }
-}
-
-/// One JSON object a line: `timestamp` (UTC, microseconds), `level`, the event's fields (its
-/// message as `message`), `target`, and `span`: the fields of the span the event happened in
-/// (`request.id`, `http.method` for a request) and its `name`. The span's fields are stored as
-/// JSON when the span is made ([`SpanFields`]) and written here as stored.
-pub struct JsonLines;
-
-impl<S, N> FormatEvent<S, N> for JsonLines
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'w> FormatFields<'w> + 'static,
-{
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        // Events of the `log` crate (dependencies) carry their real target in their fields.
-        let normalized = event.normalized_metadata();
-        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let mut out = JsonWriter::with_capacity(320);
-        out.raw("{\"timestamp\":");
-        let mut buf = [0u8; 30];
-        match log_timestamp(std::time::SystemTime::now(), &mut buf) {
-            Some(timestamp) => out.str(timestamp),
-            None => {
-                let mut timestamp = String::with_capacity(32);
-                SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-                out.str(&timestamp);
-            }
-        }
-        out.raw(",\"level\":");
-        out.str(meta.level().as_str());
-        event.record(&mut FieldsVisitor { out: &mut out, text: String::new() });
-        out.raw(",\"target\":");
-        out.str(meta.target());
-        if let Some(span) = event.parent().and_then(|id| ctx.span(id)).or_else(|| ctx.lookup_current()) {
-            let extensions = span.extensions();
-            let stored = extensions.get::<FormattedFields<N>>().map_or("{}", |f| f.fields.as_str());
-            out.raw(",\"span\":{");
-            match stored.strip_prefix('{').and_then(|f| f.strip_suffix('}')) {
-                Some("") => {}
-                Some(fields) => {
-                    out.raw(fields);
-                    out.raw(",");
-                }
-                // Not written by `SpanFields`: said so rather than breaking the line's JSON.
-                None => out.raw("\"field_error\":\"the span's fields are not a JSON object\","),
-            }
-            out.raw("\"name\":");
-            out.str(span.name());
-            out.raw("}");
-        }
-        out.raw("}");
-        let line = out.finish().map_err(|_| fmt::Error)?;
-        writer.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)?;
-        writer.write_char('\n')
-    }
-}
-
-/// A span's fields, stored as a JSON object when the span is made, as tracing-subscriber's
-/// `JsonFields` stores them (names in order, `r#` taken off a raw name, `log.` fields left out, the
-/// last value of a name kept) without building a `serde_json` map for each span (the instruction
-/// counts: docs/performance.md, item 27).
-pub struct SpanFields;
-
-impl<'w> FormatFields<'w> for SpanFields {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut pairs = Pairs::default();
-        fields.record(&mut pairs);
-        writer.write_str(&pairs.object())
-    }
-
-    fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &Record<'_>) -> fmt::Result {
-        let mut pairs = Pairs::default();
-        if !current.fields.is_empty() {
-            // Written by `format_fields`: an object of names and values.
-            let stored: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&current.fields).map_err(|_| fmt::Error)?;
-            for (name, value) in stored {
-                pairs.0.push((name, serde_json::to_string(&value).map_err(|_| fmt::Error)?));
-            }
-        }
-        fields.record(&mut pairs);
-        current.fields = pairs.object();
-        Ok(())
-    }
-}
-
-/// Names and their values written as JSON, in the order recorded.
-#[derive(Default)]
-struct Pairs(Vec<(String, String)>);
-
-impl Pairs {
-    fn push(&mut self, name: &str, write: impl FnOnce(&mut JsonWriter)) {
-        let mut out = JsonWriter::with_capacity(48);
-        write(&mut out);
-        let value = out.finish().ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| "null".into());
-        self.0.push((name.to_owned(), value));
-    }
-
-    /// `{"name":value,…}`, names in order, the last value of a name.
-    fn object(mut self) -> String {
-        // Stable: of equal names, the one recorded last is last.
-        self.0.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = JsonWriter::with_capacity(128);
-        out.raw("{");
-        let mut first = true;
-        for (i, (name, value)) in self.0.iter().enumerate() {
-            if self.0.get(i + 1).is_some_and(|next| next.0 == *name) {
-                continue;
-            }
-            if !first {
-                out.raw(",");
-            }
-            first = false;
-            out.str(name);
-            out.raw(":");
-            out.raw(value);
-        }
-        out.raw("}");
-        out.finish().ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default()
-    }
-}
-
-impl Visit for Pairs {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field.name(), |out| out.value(&value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field.name(), |out| out.value(&value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field.name(), |out| out.value(&value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field.name(), |out| out.bool(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field.name(), |out| out.str(value));
-    }
-
-    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.push(field.name(), |out| out.value(value));
-    }
-
-    /// As `JsonFields`: only here are `log.` fields left out and `r#` taken off.
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let name = field.name();
-        if name.starts_with("log.") {
-            return;
-        }
-        self.push(name.strip_prefix("r#").unwrap_or(name), |out| out.str(&format!("{value:?}")));
-    }
-}
-
-/// An event's fields as `,"name":value` pairs: numbers and booleans as JSON numbers and
-/// booleans (a float that is not finite as `null`), everything else as text (`Debug`, or
-/// `Display` for `%` fields and errors), as tracing-subscriber's JSON format writes them.
-struct FieldsVisitor<'a> {
-    out: &'a mut JsonWriter,
-    text: String,
-}
-
-impl FieldsVisitor<'_> {
-    fn key(&mut self, field: &Field) {
-        self.out.raw(",");
-        self.out.str(field.name());
-        self.out.raw(":");
-    }
-}
-
-impl Visit for FieldsVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        self.out.value(&value);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        self.out.value(&value);
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        self.out.value(&value);
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.out.bool(value);
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        self.out.str(value);
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        use fmt::Write as _;
-        self.text.clear();
-        // Writing into a `String` fails only if the value's own `Debug` does; its text so far stays.
-        let _ = write!(self.text, "{value:?}");
-        self.key(field);
-        self.out.str(&self.text);
     }
 }
 
@@ -289,7 +80,7 @@ mod tests {
         sync::{Arc, Mutex},
     };
 
-    use serde_json::Value;
+    use serde_json::{Value, json};
     use tracing_subscriber::{Registry, fmt::MakeWriter, layer::SubscriberExt};
 
     use super::*;
@@ -323,30 +114,12 @@ mod tests {
         }
     }
 
-    #[derive(Debug)]
-    struct Shown {
-        #[allow(dead_code)]
-        text: &'static str,
-    }
-
-    /// The same events, logged under a request span and outside any, once with our format
-    /// and once with tracing-subscriber's own JSON format as we configured it before.
-    fn both_ways(log: impl Fn()) -> (Vec<String>, Vec<String>) {
-        let (ours, theirs) = (Lines::default(), Lines::default());
-        let subscriber = Registry::default().with(
-            tracing_subscriber::fmt::layer().fmt_fields(SpanFields).event_format(JsonLines).with_writer(ours.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, &log);
-        let subscriber = Registry::default().with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_writer(theirs.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, &log);
-        (ours.taken(), theirs.taken())
+    /// The events `log` makes, written as the service writes them.
+    fn lines(log: impl Fn()) -> Vec<String> {
+        let out = Lines::default();
+        let subscriber = Registry::default().with(json_lines(out.clone()));
+        tracing::subscriber::with_default(subscriber, log);
+        out.taken()
     }
 
     fn without_timestamp(line: &str) -> (String, Value) {
@@ -355,65 +128,49 @@ mod tests {
         (timestamp.and_then(|t| t.as_str().map(str::to_owned)).unwrap_or_default(), value)
     }
 
+    /// The names log collectors and dashboards rely on: `timestamp`, `level`, `message` beside
+    /// the event's own fields, `target`, and the request span's fields under `span`.
     #[test]
-    fn lines_are_those_of_tracing_subscribers_json_format() {
-        let (ours, theirs) = both_ways(|| {
+    fn a_line_is_one_json_object_with_the_request_span_fields() {
+        let lines = lines(|| {
             let span = tracing::info_span!("request", request.id = %"0193-abc", http.method = %"GET");
             span.in_scope(|| {
                 tracing::info!(http.route = %"/api/v1/patients/{id}", http.status = 200u16, latency_ms = 1.25, "request done");
-                tracing::warn!(
-                    error = %"quote \" backslash \\ newline \n tab \t bell \u{7} é 😀",
-                    count = -3i64,
-                    big = u64::MAX,
-                    ok = false,
-                    ratio = f64::NAN,
-                    shown = ?Shown { text: "x\"y" },
-                    "something odd: {}",
-                    "\u{1f}"
-                );
+                tracing::warn!(error = %"quote \" newline \n é", count = -3i64, ok = false, "odd: {}", "\u{1f}");
             });
             tracing::error!(target: "aftercare::elsewhere", "outside any span");
-            tracing::info_span!("quiet").in_scope(|| tracing::debug!("a span without fields"));
-            // Fields of every kind, out of order, a raw name, a name twice, fields recorded later.
-            let span = tracing::info_span!(
-                "job",
-                zeta = 1.5f64,
-                r#type = ?"t\"q",
-                alpha = -2i64,
-                ok = true,
-                bytes = tracing::field::Empty,
-                later = tracing::field::Empty,
-                text = "plain"
-            );
-            span.record("later", 7u64);
-            span.in_scope(|| tracing::info!("with recorded fields"));
-            span.record("zeta", "again");
-            span.record("bytes", &b"ab"[..]);
-            span.in_scope(|| tracing::info!("with fields recorded twice"));
-            let empty = tracing::info_span!("empty", later = tracing::field::Empty);
-            empty.record("later", "now");
-            empty.in_scope(|| tracing::info!("with a field recorded into none"));
+            let job = tracing::info_span!("job", r#type = "sweep", later = tracing::field::Empty);
+            job.record("later", 7u64);
+            job.in_scope(|| tracing::info!("with a field recorded later"));
         });
-        assert_eq!(ours.len(), 7, "{ours:?}");
-        assert_eq!(ours.len(), theirs.len(), "{theirs:?}");
-        for (mine, other) in ours.iter().zip(&theirs) {
-            let (my_time, my_value) = without_timestamp(mine);
-            let (their_time, their_value) = without_timestamp(other);
-            assert_eq!(my_value, their_value, "\nours:   {mine}\ntheirs: {other}");
-            assert_eq!(my_time.len(), their_time.len(), "{my_time} vs {their_time}");
-            assert!(my_time.ends_with('Z') && my_time.as_bytes().get(10) == Some(&b'T'), "{my_time}");
-        }
-        // And the bytes are the same but for the time.
-        let strip = |line: &str| line.split_once(r#","level":"#).map(|(_, rest)| rest.to_owned());
-        for (mine, other) in ours.iter().zip(&theirs) {
-            assert_eq!(strip(mine), strip(other));
-        }
-        assert!(ours[0].contains(r#""message":"request done""#), "{}", ours[0]);
-        assert!(
-            ours[0].ends_with(r#""span":{"http.method":"GET","request.id":"0193-abc","name":"request"}}"#),
-            "{}",
-            ours[0]
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        let values: Vec<Value> = lines
+            .iter()
+            .map(|line| {
+                let (time, value) = without_timestamp(line);
+                assert!(time.len() == 27 && time.ends_with('Z') && time.as_bytes().get(10) == Some(&b'T'), "{time}");
+                value
+            })
+            .collect();
+        let request = json!({"http.method": "GET", "request.id": "0193-abc", "name": "request"});
+        assert_eq!(
+            values[0],
+            json!({
+                "level": "INFO", "message": "request done", "http.route": "/api/v1/patients/{id}",
+                "http.status": 200, "latency_ms": 1.25, "target": "aftercare::telemetry::tests", "span": request,
+            })
         );
-        assert!(ours[3].ends_with(r#""span":{"name":"quiet"}}"#), "{}", ours[3]);
+        assert_eq!(
+            values[1],
+            json!({
+                "level": "WARN", "message": "odd: \u{1f}", "error": "quote \" newline \n é", "count": -3,
+                "ok": false, "target": "aftercare::telemetry::tests", "span": request,
+            })
+        );
+        assert_eq!(
+            values[2],
+            json!({"level": "ERROR", "message": "outside any span", "target": "aftercare::elsewhere"})
+        );
+        assert_eq!(values[3]["span"], json!({"type": "sweep", "later": 7, "name": "job"}));
     }
 }

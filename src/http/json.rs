@@ -282,23 +282,6 @@ fn write_unix(secs: i64, nanos: u32, buf: &mut [u8; 30]) -> Option<usize> {
     Some(end + 1)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for `t`, always six digits, truncated to the microsecond: the
-/// timestamp of a log line as tracing-subscriber writes it, without its `write!` per part.
-/// `None` for instants before 1970 or after 9999.
-pub fn log_timestamp(t: std::time::SystemTime, buf: &mut [u8; 30]) -> Option<&str> {
-    let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-    let secs = i64::try_from(since.as_secs()).ok()?;
-    let len = write_unix(secs, 0, buf)?;
-    debug_assert_eq!(len, 20);
-    buf[19] = b'.';
-    let us = since.subsec_micros();
-    put2(buf, 20, us / 10_000);
-    put2(buf, 22, us / 100 % 100);
-    put2(buf, 24, us % 100);
-    buf[26] = b'Z';
-    std::str::from_utf8(&buf[..27]).ok()
-}
-
 /// The two digits of `v` (0–99) at `at`.
 fn put2(buf: &mut [u8; 30], at: usize, v: u32) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
@@ -417,19 +400,6 @@ mod tests {
         }
 
         #[test]
-        fn a_log_timestamp_is_written_as_tracing_subscriber_writes_it(
-            secs in 0u64..253_402_300_800, nanos in prop_oneof![Just(0u32), 0..1_000_000_000u32]
-        ) {
-            let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
-            let mut buf = [0u8; 30];
-            let ours = log_timestamp(t, &mut buf).map(str::to_owned);
-            // tracing-subscriber's `SystemTime` formats only `now` (checked below) and its `DateTime`
-            // is private: chrono writes its shape here (six digits, truncated, `Z`).
-            let chrono = DateTime::<Utc>::from(t).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-            prop_assert_eq!(ours, Some(chrono));
-        }
-
-        #[test]
         fn an_instant_in_microseconds_is_written_as_chrono_writes_it(at in any_instant()) {
             // A count of microseconds has no leap second (nor has a stored instant).
             prop_assume!(at.timestamp_subsec_nanos() < 1_000_000_000);
@@ -439,23 +409,6 @@ mod tests {
             let written = String::from_utf8(out.finish().unwrap()).unwrap();
             prop_assert_eq!(written, serde_json::to_string(&at).unwrap());
         }
-    }
-
-    #[test]
-    fn a_log_timestamp_of_now_is_tracing_subscribers_to_the_second() {
-        use tracing_subscriber::fmt::{format::Writer, time::FormatTime};
-        for _ in 0..3 {
-            let mut theirs = String::new();
-            tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut theirs)).unwrap();
-            let mut buf = [0u8; 30];
-            let ours = log_timestamp(std::time::SystemTime::now(), &mut buf).unwrap().to_owned();
-            assert_eq!((ours.len(), &ours[19..20], &ours[26..]), (theirs.len(), ".", "Z"), "{ours} vs {theirs}");
-            if ours[..19] == theirs[..19] {
-                assert!(ours >= theirs, "{ours} vs {theirs}");
-                return;
-            }
-        }
-        panic!("three tries straddled a second");
     }
 
     proptest! {

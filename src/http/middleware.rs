@@ -53,7 +53,7 @@ pub async fn observe(
     let route = route_of(response.request(), status);
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {
-        metrics.observe(&method, &route, status.as_u16(), elapsed);
+        metrics.observe_request(&method, &route, status.as_u16(), elapsed);
     }
     span.in_scope(|| {
         tracing::info!(

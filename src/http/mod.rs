@@ -1,5 +1,5 @@
 //! The HTTP edge: the route table (all in one place), thin handlers per resource, extractors,
-//! middleware, metrics and the OpenAPI document.
+//! middleware and the OpenAPI document (metrics are kept in `telemetry::metrics`).
 
 pub mod aftercare;
 pub mod alerts;
@@ -13,7 +13,6 @@ pub mod interop;
 pub mod invitations;
 pub mod json;
 pub mod me;
-pub mod metrics;
 pub mod middleware;
 pub mod nul_guard;
 pub mod openapi;

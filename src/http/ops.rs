@@ -40,17 +40,6 @@ pub async fn get_readyz(state: web::Data<AppState>) -> ApiResult<web::Json<Healt
     (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
 ))]
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut out = state.metrics.render();
-    match state.db.run(crate::repo::alert_notifications::count_by_status).await {
-        Ok(counts) => {
-            out.push_str("# HELP aftercare_alert_emails Staff emails about urgent alerts, by status (failed: staff could not be reached).\n");
-            out.push_str("# TYPE aftercare_alert_emails gauge\n");
-            for status in ["pending", "sending", "sent", "skipped", "failed"] {
-                let n = counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
-                out.push_str(&format!("aftercare_alert_emails{{status=\"{status}\"}} {n}\n"));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "alert email counts unavailable for /metrics"),
-    }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out)
+    crate::services::alerts::refresh_metrics(&state).await;
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }

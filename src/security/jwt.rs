@@ -3,9 +3,9 @@
 //! (checked per request by `services::sessions`, not here: this module does no IO).
 
 use std::{
-    collections::HashMap,
     hash::{BuildHasher, RandomState},
-    sync::{Arc, Mutex},
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::domain::Role;
 
 /// How many checked tokens [`JwtKeys`] remembers (about 5 MB when full).
-const VERIFIED_CAPACITY: usize = 10_000;
+const VERIFIED_CAPACITY: u64 = 10_000;
 
 /// What an access token says. `sid` is required: a token without one (issued before sessions
 /// were checked) does not decode and answers 401 `invalid_token`, as an expired one does, and
@@ -55,32 +55,68 @@ pub struct JwtKeys {
 /// 12). The time
 /// checks (`exp`, `iat`) are made on every use, against the app clock. Entries are found by a
 /// keyed hash of the token and confirmed by comparing the whole token in constant time; a token
-/// that fails is not remembered. When full, expired entries go, and if that frees too little,
-/// all go.
-#[derive(Default)]
+/// that fails, or has expired, is not remembered. A moka cache bounds them: at most
+/// [`VERIFIED_CAPACITY`], each gone when its token expires (counted from when it was checked, in
+/// the app clock's seconds) if not evicted before.
 struct Verified {
     hasher: RandomState,
-    entries: Mutex<HashMap<u64, (Box<str>, Claims)>>,
+    entries: moka::sync::Cache<u64, Arc<Checked>>,
+}
+
+/// A checked token, its claims, and how long it may be remembered.
+struct Checked {
+    token: Box<str>,
+    claims: Claims,
+    lives: Duration,
+}
+
+/// Each entry lives until its token's `exp`.
+struct UntilExpiry;
+
+impl moka::Expiry<u64, Arc<Checked>> for UntilExpiry {
+    fn expire_after_create(&self, _: &u64, checked: &Arc<Checked>, _: Instant) -> Option<Duration> {
+        Some(checked.lives)
+    }
+
+    /// Replaced (the same hash for another token, or the same token checked again): lives until
+    /// the new token's `exp`, not the old one's.
+    fn expire_after_update(
+        &self,
+        _: &u64,
+        checked: &Arc<Checked>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(checked.lives)
+    }
+}
+
+impl Default for Verified {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            entries: moka::sync::Cache::builder().max_capacity(VERIFIED_CAPACITY).expire_after(UntilExpiry).build(),
+        }
+    }
 }
 
 impl Verified {
     fn get(&self, token: &str) -> Option<Claims> {
-        let key = self.hasher.hash_one(token);
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (known, claims) = entries.get(&key)?;
-        bool::from(known.as_bytes().ct_eq(token.as_bytes())).then(|| claims.clone())
+        let checked = self.entries.get(&self.hasher.hash_one(token))?;
+        bool::from(checked.token.as_bytes().ct_eq(token.as_bytes())).then(|| checked.claims.clone())
     }
 
+    /// Remembers a token until its `exp` (one already expired is not remembered).
     fn insert(&self, token: &str, claims: &Claims, now: i64) {
-        let key = self.hasher.hash_one(token);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= VERIFIED_CAPACITY {
-            entries.retain(|_, (_, c)| c.exp > now);
-            if entries.len() >= VERIFIED_CAPACITY / 2 {
-                entries.clear();
-            }
-        }
-        entries.insert(key, (token.into(), claims.clone()));
+        let Some(lives) = u64::try_from(claims.exp.saturating_sub(now)).ok().filter(|s| *s > 0) else { return };
+        let checked = Checked { token: token.into(), claims: claims.clone(), lives: Duration::from_secs(lives) };
+        self.entries.insert(self.hasher.hash_one(token), Arc::new(checked));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
     }
 }
 
@@ -171,7 +207,7 @@ mod tests {
         let now = Utc::now();
         let t = keys.issue("a1", "s1", "c1", Role::Patient, now).unwrap();
         assert_eq!(keys.verify(&t, now).unwrap().sub, "a1");
-        assert_eq!(keys.verified.entries.lock().unwrap().len(), 1, "remembered");
+        assert_eq!(keys.verified.len(), 1, "remembered");
         let again = keys.clone().verify(&t, now + chrono::Duration::seconds(899)).unwrap();
         assert_eq!((again.sub.as_str(), again.clinic.as_str(), again.role), ("a1", "c1", Role::Patient));
         assert!(keys.verify(&t, now + chrono::Duration::seconds(900)).is_none(), "expired");
@@ -182,11 +218,11 @@ mod tests {
         changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
         let changed = String::from_utf8(changed).unwrap();
         assert!(keys.verify(&changed, now).is_none());
-        assert_eq!(keys.verified.entries.lock().unwrap().len(), 1, "a refused token is not remembered");
+        assert_eq!(keys.verified.len(), 1, "a refused token is not remembered");
     }
 
     #[test]
-    fn the_memory_of_checked_tokens_is_bounded() {
+    fn the_memory_of_checked_tokens_is_bounded_and_ends_at_expiry() {
         let keys = keys();
         let now = Utc::now().timestamp();
         let claims = |exp: i64| Claims {
@@ -199,18 +235,18 @@ mod tests {
             iat: exp - 900,
             exp,
         };
-        for i in 0..VERIFIED_CAPACITY {
-            let exp = if i % 4 == 0 { now + 600 } else { now - 1 };
-            keys.verified.insert(&format!("token-{i}"), &claims(exp), now);
+        keys.verified.insert("expired", &claims(now), now);
+        keys.verified.insert("expiring", &claims(now + 1), now);
+        keys.verified.insert("live", &claims(now + 600), now);
+        assert!(keys.verified.get("expired").is_none(), "an expired token is not remembered");
+        assert!(keys.verified.get("expiring").is_some() && keys.verified.get("live").is_some());
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(keys.verified.get("expiring").is_none(), "gone when its token expires");
+        assert!(keys.verified.get("live").is_some());
+        for i in 0..VERIFIED_CAPACITY * 2 {
+            keys.verified.insert(&format!("token-{i}"), &claims(now + 600), now);
         }
-        assert_eq!(keys.verified.entries.lock().unwrap().len(), VERIFIED_CAPACITY);
-        keys.verified.insert("one-more", &claims(now + 600), now);
-        assert_eq!(keys.verified.entries.lock().unwrap().len(), VERIFIED_CAPACITY / 4 + 1, "expired ones went");
-        assert!(keys.verified.get("token-0").is_some() && keys.verified.get("token-1").is_none());
-        for i in 0..VERIFIED_CAPACITY {
-            keys.verified.insert(&format!("live-{i}"), &claims(now + 600), now);
-        }
-        assert!(keys.verified.entries.lock().unwrap().len() <= VERIFIED_CAPACITY);
+        assert!(keys.verified.len() <= VERIFIED_CAPACITY, "{}", keys.verified.len());
     }
 
     #[test]

@@ -1,63 +1,171 @@
-//! Fixed-window counters for login attempts, keyed by client IP and by account, on the app
-//! clock. Memory is bounded: expired windows are pruned when the map grows.
+//! Login attempt limits, keyed by client IP and by account, on the app clock: governor's GCRA
+//! limiters, one per limit. A key may make its whole minute's attempts at once; after that one
+//! more attempt is allowed each `60 / limit` seconds, and a refusal says how long until the next
+//! (`Retry-After`). Memory is bounded: past [`PRUNE_AT`] keys, those whose state is that of a
+//! fresh key (no attempt counted against the last minute) are dropped, again when the keys left
+//! have doubled or a minute has passed.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    num::NonZeroU32,
+    sync::atomic::{AtomicU64, AtomicUsize, Ordering},
+    time::Duration,
+};
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
+use governor::{Quota, clock::Clock, middleware::NoOpMiddleware, state::keyed::DefaultKeyedStateStore};
 
-const WINDOW_SECS: i64 = 60;
+use crate::clock::SharedClock;
+
+/// Keys kept before the first pruning.
 const PRUNE_AT: usize = 10_000;
 
-#[derive(Default)]
+/// The app clock as governor reads it: time since 1970 (an app clock set before the limiter was
+/// made counts as the moment it was made).
+#[derive(Clone)]
+pub struct AppClock(SharedClock);
+
+impl Clock for AppClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        (self.0.now() - DateTime::UNIX_EPOCH).to_std().unwrap_or_default()
+    }
+}
+
+type Keyed = governor::RateLimiter<String, DefaultKeyedStateStore<String>, AppClock, NoOpMiddleware<Duration>>;
+
+/// One limit: `None` when it is 0 (every attempt refused).
+struct Limit {
+    limiter: Option<Keyed>,
+    clock: AppClock,
+    prune_at: AtomicUsize,
+    /// When keys were last dropped, in seconds of [`AppClock`].
+    pruned: AtomicU64,
+}
+
+impl Limit {
+    fn new(per_minute: u32, clock: AppClock) -> Self {
+        let limiter =
+            NonZeroU32::new(per_minute).map(|n| Keyed::new(Quota::per_minute(n), Default::default(), clock.clone()));
+        Self { limiter, clock, prune_at: AtomicUsize::new(PRUNE_AT), pruned: AtomicU64::new(0) }
+    }
+
+    /// Counts one attempt for `key`; `Err(retry_after_secs)` when over the limit.
+    fn check(&self, key: &str) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else { return Err(60) };
+        let outcome = limiter.check_key(&key.to_owned());
+        let keys = limiter.len();
+        let now = self.clock.now().as_secs();
+        if keys >= self.prune_at.load(Ordering::Relaxed)
+            || (keys >= PRUNE_AT && now >= self.pruned.load(Ordering::Relaxed).saturating_add(60))
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            // Not again before the keys left have doubled or a minute has passed: amortised, even
+            // when every key is recent.
+            self.prune_at.store(PRUNE_AT.max(limiter.len().saturating_mul(2)), Ordering::Relaxed);
+            self.pruned.store(now, Ordering::Relaxed);
+        }
+        outcome.map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            // Whole seconds, rounded up: retrying at once after `Retry-After` must succeed.
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+        })
+    }
+
+    #[cfg(test)]
+    fn keys(&self) -> usize {
+        self.limiter.as_ref().map_or(0, |l| l.len())
+    }
+}
+
+/// The login limits.
 pub struct RateLimiter {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    per_ip: Limit,
+    per_account: Limit,
 }
 
 impl RateLimiter {
-    /// Counts one attempt for `key`; `Err(retry_after_secs)` when over `limit` this minute.
-    pub fn check(&self, key: &str, limit: u32, now: DateTime<Utc>) -> Result<(), u64> {
-        let now_s = now.timestamp();
-        let window = now_s - now_s.rem_euclid(WINDOW_SECS);
-        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= PRUNE_AT {
-            map.retain(|_, (start, _)| *start == window);
+    pub fn new(per_ip_per_minute: u32, per_account_per_minute: u32, clock: SharedClock) -> Self {
+        let clock = AppClock(clock);
+        Self {
+            per_ip: Limit::new(per_ip_per_minute, clock.clone()),
+            per_account: Limit::new(per_account_per_minute, clock),
         }
-        let entry = map.entry(key.to_owned()).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        if entry.1 >= limit {
-            return Err(u64::try_from(window + WINDOW_SECS - now_s).unwrap_or(1));
-        }
-        entry.1 += 1;
-        Ok(())
+    }
+
+    /// Counts one attempt from `ip`; `Err(retry_after_secs)` when over its limit.
+    pub fn check_ip(&self, ip: &str) -> Result<(), u64> {
+        self.per_ip.check(ip)
+    }
+
+    /// Counts one attempt on the account `email`; `Err(retry_after_secs)` when over its limit.
+    pub fn check_account(&self, email: &str) -> Result<(), u64> {
+        self.per_account.check(email)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+
     use super::*;
+    use crate::clock::ManualClock;
+
+    fn at(t: &str) -> ManualClock {
+        ManualClock::new(DateTime::parse_from_rfc3339(t).unwrap().to_utc())
+    }
 
     #[test]
-    fn the_limit_holds_within_a_window_and_resets_after() {
-        let rl = RateLimiter::default();
-        let t0 = DateTime::parse_from_rfc3339("2026-11-22T10:00:05Z").unwrap().to_utc();
+    fn a_minutes_attempts_then_one_each_sixtieth_of_the_limit() {
+        let clock = at("2026-11-22T10:00:05Z");
+        let rl = RateLimiter::new(3, 10, Arc::new(clock.clone()));
         for _ in 0..3 {
-            assert!(rl.check("ip:1", 3, t0).is_ok());
+            assert!(rl.check_ip("1").is_ok());
         }
-        assert_eq!(rl.check("ip:1", 3, t0), Err(55));
-        assert!(rl.check("ip:2", 3, t0).is_ok());
-        assert!(rl.check("ip:1", 3, t0 + chrono::Duration::seconds(55)).is_ok());
+        assert_eq!(rl.check_ip("1"), Err(20), "one more each 20 s");
+        assert!(rl.check_ip("2").is_ok(), "other keys are not limited by it");
+        assert!(rl.check_account("1").is_ok(), "nor the other limit");
+        clock.advance(chrono::Duration::seconds(19));
+        assert_eq!(rl.check_ip("1"), Err(1));
+        clock.advance(chrono::Duration::seconds(1));
+        assert!(rl.check_ip("1").is_ok());
+        assert_eq!(rl.check_ip("1"), Err(20));
+        clock.advance(chrono::Duration::seconds(60));
+        for _ in 0..3 {
+            assert!(rl.check_ip("1").is_ok(), "a minute later, the whole minute's attempts again");
+        }
+        assert!(rl.check_ip("1").is_err());
+    }
+
+    #[test]
+    fn a_limit_of_zero_refuses_every_attempt() {
+        let rl = RateLimiter::new(0, 1, Arc::new(at("2026-11-22T10:00:05Z")));
+        assert_eq!(rl.check_ip("1"), Err(60));
     }
 
     #[test]
     fn memory_stays_bounded() {
-        let rl = RateLimiter::default();
-        let t0 = Utc::now();
-        for i in 0..PRUNE_AT {
-            let _ = rl.check(&format!("k{i}"), 5, t0);
+        let clock = ManualClock::new(Utc::now());
+        let rl = RateLimiter::new(5, 5, Arc::new(clock.clone()));
+        for i in 0..PRUNE_AT - 1 {
+            let _ = rl.check_ip(&format!("k{i}"));
         }
-        let _ = rl.check("late", 5, t0 + chrono::Duration::seconds(120));
-        assert_eq!(rl.windows.lock().unwrap().len(), 1);
+        assert_eq!(rl.per_ip.keys(), PRUNE_AT - 1);
+        clock.advance(chrono::Duration::seconds(120));
+        let _ = rl.check_ip("late");
+        assert_eq!(rl.per_ip.keys(), 1, "keys with no attempt in the last minute went");
+        // Keys all recent: pruned only once they have doubled, and none lost.
+        for i in 0..3 * PRUNE_AT {
+            let _ = rl.check_ip(&format!("n{i}"));
+        }
+        assert_eq!(rl.per_ip.keys(), 3 * PRUNE_AT + 1);
+        assert_eq!(rl.check_ip("late"), Ok(()));
+        // A minute on, they go at the next attempt, below the doubled mark.
+        clock.advance(chrono::Duration::seconds(61));
+        let _ = rl.check_ip("later");
+        assert_eq!(rl.per_ip.keys(), 1);
     }
 }

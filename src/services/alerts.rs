@@ -200,3 +200,12 @@ fn enqueue_notices(conn: &mut DbConnection, alert: &Alert, now: DateTime<Utc>) -
         .collect();
     alert_notifications::insert_notifications(conn, &rows)
 }
+
+/// Brings the `aftercare_alert_emails` gauge up to date from the outbox, read from the database so
+/// every replica reports the same (if it cannot be read, the gauge keeps its last value).
+pub async fn refresh_metrics(state: &crate::state::AppState) {
+    match state.db.run(alert_notifications::count_by_status).await {
+        Ok(counts) => state.metrics.set_alert_emails(&counts),
+        Err(e) => tracing::warn!(error = %e, "alert email counts unavailable for /metrics"),
+    }
+}

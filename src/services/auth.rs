@@ -34,17 +34,9 @@ pub struct TokenResponse {
 
 /// Checks credentials (rate-limited per IP and per account) and opens a new token family.
 pub async fn login(state: &AppState, email: &str, password: SecretString, ip: &str) -> ApiResult<TokenResponse> {
-    let now = state.now();
-    let auth = &state.settings.auth;
-    state
-        .login_limiter
-        .check(&format!("ip:{ip}"), auth.login_per_ip_per_minute, now)
-        .map_err(ApiError::too_many_requests)?;
+    state.login_limiter.check_ip(ip).map_err(ApiError::too_many_requests)?;
     let email = normalize_email(email).unwrap_or_default();
-    state
-        .login_limiter
-        .check(&format!("account:{email}"), auth.login_per_account_per_minute, now)
-        .map_err(ApiError::too_many_requests)?;
+    state.login_limiter.check_account(&email).map_err(ApiError::too_many_requests)?;
 
     let lookup = email.clone();
     let account = if email.is_empty() {

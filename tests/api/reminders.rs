@@ -637,12 +637,10 @@ async fn reminder_emails_escape_html_and_match_the_snapshot() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/reminder_first_day_care.txt");
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
-        std::fs::write(path, &redacted).unwrap();
-    }
-    let expected = std::fs::read_to_string(path).expect("snapshot exists (UPDATE_SNAPSHOTS=1 writes it)");
-    assert_eq!(redacted, expected);
+    // In tests/snapshots; `cargo insta review` (or INSTA_UPDATE=always) accepts a changed text.
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("reminder_first_day_care", redacted);
+    });
 }
 
 /// The fixture after the dispatcher's run on 2026-03-18 12:00 (several sent, the rest upcoming),
