@@ -59,6 +59,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     let photos = crate::media::store::PhotoStore::from_settings(&settings)?;
     let heavy = Arc::new(tokio::sync::Semaphore::new(settings.photos.max_concurrent));
     let webhook_client = crate::jobs::webhooks::client(&settings.webhooks)?;
+    let push = crate::push::Push::from_settings(&settings.push)?;
     Ok(AppState {
         photos,
         webhook_client,
@@ -69,6 +70,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         audit: crate::services::audit::AuditSink::start(db.clone()),
         db,
         mailer,
+        push,
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         jwt,
         links: crate::security::links::LinkSigner::new(&secret),
