@@ -157,6 +157,7 @@ async fn without_channel_consent_reminders_are_listed_but_not_sent_and_a_grant_t
     assert_eq!(emailed, report.sent);
 
     // Withdrawing stops the emails; the reminders stay planned.
+    let (staff, patient) = tokens(&app).await;
     let upcoming = |r: Value| r["upcoming"].as_array().unwrap().len();
     let before = upcoming(reminders(&app, &staff, &fx.pid).await);
     ok(
