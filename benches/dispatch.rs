@@ -460,7 +460,6 @@ async fn drain(state: &AppState) -> anyhow::Result<DispatchReport> {
         total.skipped += r.skipped;
         total.retried += r.retried;
         total.failed += r.failed;
-        total.cancelled += r.cancelled;
         total.lost_lease += r.lost_lease;
     }
 }

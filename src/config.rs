@@ -75,6 +75,14 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__PHOTOS__S3_REGION", "us-east-1"),
     ("AFTERCARE__PHOTOS__S3_ACCESS_KEY_ID", "aftercare"),
     ("AFTERCARE__PHOTOS__S3_SECRET_ACCESS_KEY", "an-example-secret"),
+    ("AFTERCARE__PUSH__FCM_SERVICE_ACCOUNT_FILE", "/etc/aftercare/fcm-service-account.json"),
+    ("AFTERCARE__PUSH__FCM_BASE_URL", "https://fcm.googleapis.com"),
+    ("AFTERCARE__PUSH__APNS_KEY_FILE", "/etc/aftercare/AuthKey_ABC123DEFG.p8"),
+    ("AFTERCARE__PUSH__APNS_KEY_ID", "ABC123DEFG"),
+    ("AFTERCARE__PUSH__APNS_TEAM_ID", "DEF123GHIJ"),
+    ("AFTERCARE__PUSH__APNS_TOPIC", "com.example.aftercare"),
+    ("AFTERCARE__PUSH__APNS_BASE_URL", "https://api.push.apple.com"),
+    ("AFTERCARE__PUSH__TIMEOUT_SECS", "10"),
     ("AFTERCARE__LOG__FORMAT", "pretty"),
     ("AFTERCARE__LOG__LEVEL", "info"),
 ];
@@ -93,7 +101,46 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     pub webhooks: WebhookSettings,
     pub photos: PhotoSettings,
+    pub push: PushSettings,
     pub log: LogSettings,
+}
+
+/// Push notifications to the app. Each platform is on only when its credentials are set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushSettings {
+    /// A Firebase service-account JSON key (project_id, client_email, private_key, token_uri):
+    /// Android devices get pushes through FCM HTTP v1 when set.
+    pub fcm_service_account_file: Option<PathBuf>,
+    /// FCM's base URL (a loopback fake in tests).
+    pub fcm_base_url: String,
+    /// An APNs token-auth key (`AuthKey_<key id>.p8`, ES256): iOS devices get pushes when set
+    /// with the key id, team id and topic.
+    pub apns_key_file: Option<PathBuf>,
+    pub apns_key_id: Option<String>,
+    pub apns_team_id: Option<String>,
+    /// The app's bundle id (`apns-topic`).
+    pub apns_topic: Option<String>,
+    /// APNs' base URL: `https://api.push.apple.com`, or `https://api.sandbox.push.apple.com` for
+    /// development builds of the app.
+    pub apns_base_url: String,
+    /// Seconds one push exchange may take in all (connect, token, send, answer).
+    pub timeout_secs: u64,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            fcm_service_account_file: None,
+            fcm_base_url: "https://fcm.googleapis.com".into(),
+            apns_key_file: None,
+            apns_key_id: None,
+            apns_team_id: None,
+            apns_topic: None,
+            apns_base_url: "https://api.push.apple.com".into(),
+            timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -297,6 +344,7 @@ impl Default for Settings {
             dispatch: DispatchSettings::default(),
             webhooks: WebhookSettings::default(),
             photos: PhotoSettings::default(),
+            push: PushSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -421,6 +469,22 @@ impl Settings {
         anyhow::ensure!(d.backoff_base_secs >= 1, "AFTERCARE__DISPATCH__BACKOFF_BASE_SECS must be at least 1");
         anyhow::ensure!(d.daily_cap >= 1, "AFTERCARE__DISPATCH__DAILY_CAP must be at least 1");
         anyhow::ensure!(d.checkin_grace_hours >= 1, "AFTERCARE__DISPATCH__CHECKIN_GRACE_HOURS must be at least 1");
+        let p = &self.push;
+        anyhow::ensure!((1..=120).contains(&p.timeout_secs), "AFTERCARE__PUSH__TIMEOUT_SECS must be 1 to 120");
+        for (name, base) in [("FCM_BASE_URL", &p.fcm_base_url), ("APNS_BASE_URL", &p.apns_base_url)] {
+            let ok = url::Url::parse(base).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            anyhow::ensure!(ok, "AFTERCARE__PUSH__{name} `{base}` is not an http(s) URL");
+        }
+        if p.apns_key_file.is_some() {
+            for (name, value) in
+                [("APNS_KEY_ID", &p.apns_key_id), ("APNS_TEAM_ID", &p.apns_team_id), ("APNS_TOPIC", &p.apns_topic)]
+            {
+                anyhow::ensure!(
+                    value.as_deref().is_some_and(|v| !v.trim().is_empty()),
+                    "AFTERCARE__PUSH__{name} must be set with AFTERCARE__PUSH__APNS_KEY_FILE"
+                );
+            }
+        }
         let w = &self.webhooks;
         anyhow::ensure!((1..=3600).contains(&w.tick_secs), "AFTERCARE__WEBHOOKS__TICK_SECS must be 1 to 3600");
         anyhow::ensure!((1..=120).contains(&w.timeout_secs), "AFTERCARE__WEBHOOKS__TIMEOUT_SECS must be 1 to 120");

@@ -18,6 +18,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod media;
+pub mod push;
 pub mod repo;
 pub mod security;
 pub mod services;

@@ -63,6 +63,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     let login_limiter =
         Arc::new(RateLimiter::new(auth.login_per_ip_per_minute, auth.login_per_account_per_minute, clock.clone()));
     let webhook_client = crate::jobs::webhooks::client(&settings.webhooks)?;
+    let push = crate::push::Push::from_settings(&settings.push)?;
     Ok(AppState {
         photos,
         webhook_client,
@@ -73,6 +74,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         audit: crate::services::audit::AuditSink::start(db.clone()),
         db,
         mailer,
+        push,
         clock,
         jwt,
         links: crate::security::links::LinkSigner::new(&secret),

@@ -17,6 +17,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub mailer: Mailer,
+    /// Push services (FCM, APNs); a platform without settings is off.
+    pub push: crate::push::Push,
     pub clock: SharedClock,
     pub jwt: JwtKeys,
     pub links: LinkSigner,

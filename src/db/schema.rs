@@ -402,6 +402,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        clinic_id -> Text,
+        patient_id -> Text,
+        account_id -> Text,
+        platform -> Text,
+        token -> Text,
+        app_id -> Text,
+        language -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reminder_deliveries (reminder_id, channel, target) {
+        reminder_id -> Text,
+        channel -> Text,
+        target -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(patients -> clinics (clinic_id));
 diesel::joinable!(consents -> patients (patient_id));
 diesel::joinable!(courses -> patients (patient_id));
@@ -434,5 +464,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_deliveries,
     webhook_attempts,
-    alert_notifications
+    alert_notifications,
+    devices,
+    reminder_deliveries
 );

@@ -27,13 +27,21 @@ pub enum Concern {
 pub enum ConsentKind {
     Treatment,
     Photos,
+    /// Reminders by email (one-click unsubscribe withdraws this one only).
     EmailReminders,
+    /// Reminders by push notification to the app's registered devices.
+    PushReminders,
     MarketingPhotos,
 }
 
 impl ConsentKind {
-    pub const ALL: [ConsentKind; 4] =
-        [ConsentKind::Treatment, ConsentKind::Photos, ConsentKind::EmailReminders, ConsentKind::MarketingPhotos];
+    pub const ALL: [ConsentKind; 5] = [
+        ConsentKind::Treatment,
+        ConsentKind::Photos,
+        ConsentKind::EmailReminders,
+        ConsentKind::PushReminders,
+        ConsentKind::MarketingPhotos,
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

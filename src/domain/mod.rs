@@ -1,6 +1,7 @@
 //! Pure rules with no IO: nothing here imports actix or diesel, and time is always a parameter.
 
 pub mod clinical;
+pub mod dispatch;
 pub mod erythema;
 pub mod escalation;
 pub mod protocol;

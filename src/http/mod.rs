@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod body_deadline;
 pub mod courses;
+pub mod devices;
 pub mod extract;
 pub mod idempotency;
 pub mod interop;
@@ -131,6 +132,12 @@ fn me_routes() -> actix_web::Scope {
                 .route(web::get().to(me::get_my_consents))
                 .route(web::post().to(me::change_my_consent)),
         )
+        .service(
+            web::resource("/devices")
+                .route(web::get().to(devices::list_my_devices))
+                .route(web::post().to(devices::register_my_device)),
+        )
+        .service(web::resource("/devices/{id}").route(web::delete().to(devices::delete_my_device)))
         .service(web::resource("/reminders").route(web::get().to(aftercare::list_my_reminders)))
         .service(web::resource("/reminders/{id}/snooze").route(web::post().to(aftercare::snooze_reminder)))
         .service(web::resource("/reminders/{id}/done").route(web::post().to(aftercare::complete_reminder)))

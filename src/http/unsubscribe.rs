@@ -1,6 +1,7 @@
 //! One-click unsubscribe (RFC 8058) from a reminder email, without a login: the signed link
-//! withdraws the patient's `email_reminders` consent (recorded like any other withdrawal) and
-//! cancels their scheduled reminders.
+//! withdraws the patient's `email_reminders` consent (recorded like any other withdrawal). It
+//! stops reminder emails only: the reminders stay in the app's list and go on by push when the
+//! patient consents to that.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,6 @@ use crate::{
         consents::{self, Consent},
         patients,
     },
-    services::reminders::follow_consent,
     state::AppState,
 };
 
@@ -74,7 +74,6 @@ pub async fn unsubscribe(
                     }],
                 )?;
             }
-            follow_consent(c, &patient.id, false, now)?;
             Ok(())
         })
         .await?;
@@ -92,7 +91,7 @@ pub async fn unsubscribe_page(state: web::Data<AppState>, q: web::Query<Unsubscr
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head>\
          <body style=\"font-family: sans-serif; max-width: 480px; margin: 40px auto;\">\
          <h1>Stop aftercare reminder emails?</h1>\
-         <p>You will no longer get reminder emails about your treatment. You can turn them back on in the app.</p>\
+         <p>You will no longer get reminder emails about your treatment. Your reminders stay in the app, and you can turn the emails back on there.</p>\
          <form method=\"post\" action=\"/api/v1/unsubscribe?token={token}\">\
          <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
          <button type=\"submit\">Unsubscribe</button></form></body></html>"

@@ -1,8 +1,12 @@
 //! `deliver_due_reminders`: one dispatcher pass. Claims due reminders with a lease, decides for
-//! each (send, skip, or cancel), renders and sends the email with a deterministic Message-ID,
-//! and records the outcome. Transient mail failures go back to `scheduled` with exponential
-//! backoff and jitter; permanent ones, or too many attempts, fail the reminder and alert the
-//! clinic. A crash after claiming leaves rows whose lease expires, and another pass sends them.
+//! each which channels to send on (`domain::dispatch::decide`: consent per channel, archived,
+//! done, goal met, daily cap), sends the email (deterministic Message-ID) and the pushes (one per
+//! device, collapse id = the reminder), and records the outcome of the reminder and of each
+//! channel in one transaction. A channel delivered is not sent again when another is retried.
+//! Transient failures go back to `scheduled` with exponential backoff and jitter; when nothing
+//! was delivered and retries ran out (or the failure is permanent), the reminder fails and the
+//! clinic is alerted. Refused push tokens delete their device. A crash after claiming leaves
+//! rows whose lease expires, and another pass sends them.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -21,16 +25,20 @@ use serde::Serialize;
 use crate::{
     db::{DbError, from_db, to_db},
     domain::{
+        dispatch::{self as rules, ChannelFacts, Facts, SkipReason},
         escalation::{AlertReason, Raise, Severity},
-        protocol::{Goal, Step},
+        protocol::Step,
     },
     email::{Email, MailError, message_id, templates},
+    push::{Notification, PushError},
     repo::{
         checkins,
         clinics::Clinic,
         consents,
+        devices::{self, Device},
         patients::{self, Patient},
         protocols,
+        reminder_deliveries::{self, Delivery, EMAIL_TARGET},
         reminders::{self, Reminder},
         sessions,
     },
@@ -45,19 +53,17 @@ use crate::{
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct DispatchReport {
     pub claimed: usize,
+    /// Reminders delivered on at least one channel.
     pub sent: usize,
     pub skipped: usize,
     pub retried: usize,
     pub failed: usize,
-    pub cancelled: usize,
     /// Outcomes not recorded because another dispatcher took the row over (lease expired).
     pub lost_lease: usize,
-}
-
-enum Decision {
-    Send(Box<Email>),
-    Skip(&'static str),
-    Cancel(&'static str),
+    /// Push notifications accepted by FCM or APNs.
+    pub pushes: usize,
+    /// Devices deleted because the push service refused their token.
+    pub devices_removed: usize,
 }
 
 impl DispatchReport {
@@ -67,8 +73,9 @@ impl DispatchReport {
         self.skipped += other.skipped;
         self.retried += other.retried;
         self.failed += other.failed;
-        self.cancelled += other.cancelled;
         self.lost_lease += other.lost_lease;
+        self.pushes += other.pushes;
+        self.devices_removed += other.devices_removed;
     }
 }
 
@@ -178,14 +185,14 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
     }
     let batch = load_batch(state, &by_patient, now).await?;
     let batch = &batch;
-    let outcomes: Vec<Result<Outcome, DbError>> = stream::iter(by_patient)
+    let outcomes: Vec<Result<Done, DbError>> = stream::iter(by_patient)
         .map(|group| async move {
             let mut done = Vec::with_capacity(group.len());
             // Sent to this patient in the last 24 hours, kept current as this pass sends.
             let mut sent_today = group.first().and_then(|r| batch.sent_today.get(&r.patient_id)).copied().unwrap_or(0);
             for r in group {
                 let outcome = deliver_one(state, batch, r, now, lease, sent_today).await;
-                if matches!(outcome, Ok(Outcome::Sent)) {
+                if matches!(outcome, Ok(Done { outcome: Outcome::Sent, .. })) {
                     sent_today += 1;
                 }
                 done.push(outcome);
@@ -196,13 +203,15 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
         .flat_map(stream::iter)
         .collect()
         .await;
-    for outcome in outcomes {
-        match outcome? {
+    for done in outcomes {
+        let done = done?;
+        report.pushes += done.pushes;
+        report.devices_removed += done.devices_removed;
+        match done.outcome {
             Outcome::Sent => report.sent += 1,
             Outcome::Skipped => report.skipped += 1,
             Outcome::Retried => report.retried += 1,
             Outcome::Failed => report.failed += 1,
-            Outcome::Cancelled => report.cancelled += 1,
             Outcome::LostLease => report.lost_lease += 1,
         }
     }
@@ -213,19 +222,57 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
             dispatch.skipped = report.skipped,
             dispatch.retried = report.retried,
             dispatch.failed = report.failed,
+            dispatch.pushes = report.pushes,
+            dispatch.devices_removed = report.devices_removed,
             "dispatch pass"
         );
     }
     Ok(report)
 }
 
+#[derive(Clone, Copy)]
 enum Outcome {
     Sent,
     Skipped,
     Retried,
     Failed,
-    Cancelled,
     LostLease,
+}
+
+/// One reminder's outcome, with what its push channel did.
+struct Done {
+    outcome: Outcome,
+    pushes: usize,
+    devices_removed: usize,
+}
+
+impl From<Outcome> for Done {
+    fn from(outcome: Outcome) -> Self {
+        Self { outcome, pushes: 0, devices_removed: 0 }
+    }
+}
+
+/// What to send for one reminder: the email, and one notification per device.
+struct Sends {
+    email: Option<Result<Box<Email>, String>>,
+    pushes: Vec<(Device, Notification)>,
+}
+
+/// How a reminder's claim ends, and what its channels did (written together).
+struct Settle {
+    status: &'static str,
+    reason: Option<&'static str>,
+    error: Option<String>,
+    due_at: DateTime<Utc>,
+    deliveries: Vec<Delivery>,
+    /// Devices whose token was refused: (id, token).
+    refused: Vec<(String, String)>,
+}
+
+impl Settle {
+    fn ended(status: &'static str, reason: Option<&'static str>, now: DateTime<Utc>) -> Self {
+        Self { status, reason, error: None, due_at: now, deliveries: Vec::new(), refused: Vec::new() }
+    }
 }
 
 async fn deliver_one(
@@ -235,34 +282,113 @@ async fn deliver_one(
     now: DateTime<Utc>,
     lease: &Lease,
     sent_today: i64,
-) -> Result<Outcome, DbError> {
+) -> Result<Done, DbError> {
+    let max_attempts = state.settings.dispatch.max_attempts;
     // Each claim counts an attempt, so a reminder whose dispatchers keep dying (a crash loop)
     // fails here instead of being retried forever.
-    if r.attempts > state.settings.dispatch.max_attempts {
-        return fail(state, &r, "too_many_attempts", "claimed too many times without an outcome", now).await;
+    if r.attempts > max_attempts {
+        let error = "claimed too many times without an outcome";
+        return fail(state, &r, "too_many_attempts", error, Settle::ended("failed", None, now), now)
+            .await
+            .map(Into::into);
     }
-    let decision = decide(state, batch, &r, now, sent_today).await?;
-    let email = match decision {
-        Decision::Skip(reason) => return finish(state, &r, "skipped", Some(reason), None, now, Outcome::Skipped).await,
-        Decision::Cancel(reason) => {
-            return finish(state, &r, "cancelled", Some(reason), None, now, Outcome::Cancelled).await;
+    let delivered_before =
+        batch.delivered.contains(&(r.id.clone(), "email")) || batch.delivered.contains(&(r.id.clone(), "push"));
+    let sends = match plan(state, batch, &r, now, sent_today) {
+        Err(reason) => {
+            // A retry whose remaining channels are now out (consent withdrawn, goal met, done)
+            // still reached the patient on the earlier attempt.
+            let (status, outcome) =
+                if delivered_before { ("sent", Outcome::Sent) } else { ("skipped", Outcome::Skipped) };
+            let reason = (!delivered_before).then_some(reason.as_str());
+            return settle(state, &r, Settle::ended(status, reason, now), now, outcome).await.map(Into::into);
         }
-        Decision::Send(email) => email,
+        Ok(sends) => sends,
     };
     // A slow pass must not send after its lease ran out: another dispatcher may hold the row.
     if state.now() + Duration::seconds(5) >= lease.until() {
-        let ok = finish_at(state, &r, "scheduled", Some("lease_expired"), None, now, now).await?;
-        return Ok(if ok { Outcome::Retried } else { Outcome::LostLease });
+        let settled = Settle::ended("scheduled", Some("lease_expired"), now);
+        return settle(state, &r, settled, now, Outcome::Retried).await.map(Into::into);
     }
-    match state.mailer.send(&email).await {
-        Ok(()) => record_sent(state, &r, now, lease).await,
-        Err(MailError::Transient(e)) if r.attempts < state.settings.dispatch.max_attempts => {
-            let retry_at = now + backoff(state.settings.dispatch.backoff_base_secs, r.attempts);
-            let ok = finish_at(state, &r, "scheduled", Some("retrying"), Some(&e), retry_at, now).await?;
-            Ok(if ok { Outcome::Retried } else { Outcome::LostLease })
+    let email = async {
+        match &sends.email {
+            None => None,
+            Some(Ok(email)) => Some(state.mailer.send(email).await),
+            Some(Err(e)) => Some(Err(MailError::Permanent(e.clone()))),
         }
-        Err(e) => fail(state, &r, "undeliverable", &e.to_string(), now).await,
+    };
+    let pushes = futures_util::future::join_all(
+        sends.pushes.iter().map(|(device, n)| state.push.send(&device.platform, &device.token, n)),
+    );
+    let (email, pushes) = futures_util::future::join(email, pushes).await;
+
+    let retry = r.attempts < max_attempts;
+    let mut settled = Settle::ended("sent", None, now);
+    let (mut delivered, mut transient, mut failure) = (false, None::<String>, None::<String>);
+    // `refused`: the device's token was refused; the device goes, and that is no failure of the
+    // reminder (an app uninstalled).
+    let mut record = |channel: &str, target: &str, result: Result<(), String>, is_transient: bool, refused: bool| {
+        let (status, error) = match result {
+            Ok(()) => ("sent", None),
+            Err(e) if is_transient && retry => ("retrying", Some(e)),
+            Err(e) => ("failed", Some(e)),
+        };
+        settled.deliveries.push(Delivery {
+            reminder_id: r.id.clone(),
+            channel: channel.to_owned(),
+            target: target.to_owned(),
+            status: status.to_owned(),
+            attempts: 1,
+            last_error: error.clone(),
+            sent_at: (status == "sent").then(|| to_db(now)),
+            created_at: to_db(now),
+            updated_at: to_db(now),
+        });
+        match (status, error) {
+            ("sent", _) => delivered = true,
+            ("retrying", Some(e)) => transient = Some(e),
+            (_, Some(e)) if !refused => failure = Some(e),
+            _ => {}
+        }
+    };
+    if let Some(result) = email {
+        let is_transient = matches!(result, Err(MailError::Transient(_)));
+        record("email", EMAIL_TARGET, result.map_err(|e| e.to_string()), is_transient, false);
     }
+    let mut done = Done::from(Outcome::Sent);
+    let mut refused = Vec::new();
+    for ((device, _), result) in sends.pushes.iter().zip(pushes) {
+        let is_refused = matches!(result, Err(PushError::InvalidToken(_)));
+        match result {
+            Ok(()) => done.pushes += 1,
+            Err(PushError::InvalidToken(_)) => refused.push((device.id.clone(), device.token.clone())),
+            Err(_) => {}
+        }
+        let is_transient = matches!(result, Err(PushError::Transient(_)));
+        record("push", &device.id, result.map_err(|e| e.to_string()), is_transient, is_refused);
+    }
+    done.devices_removed = refused.len();
+    settled.refused = refused;
+    let delivered_any = delivered || delivered_before;
+    done.outcome = if let Some(e) = transient {
+        let retry_at = now + backoff(state.settings.dispatch.backoff_base_secs, r.attempts);
+        settled = Settle { status: "scheduled", reason: Some("retrying"), error: Some(e), due_at: retry_at, ..settled };
+        Outcome::Retried
+    } else if delivered_any {
+        Outcome::Sent
+    } else if let Some(e) = failure {
+        return fail(state, &r, "undeliverable", &e, settled, now).await.map(|outcome| Done { outcome, ..done });
+    } else {
+        // Every device's token was refused, and nothing else was to be sent.
+        settled = Settle { status: "skipped", reason: Some(SkipReason::NoDevice.as_str()), ..settled };
+        Outcome::Skipped
+    };
+    let outcome = if delivered {
+        record_delivered(state, &r, settled, now, lease, done.outcome).await?
+    } else {
+        settle(state, &r, settled, now, done.outcome).await?
+    };
+    Ok(Done { outcome, ..done })
 }
 
 /// Marks a claimed reminder failed and alerts the clinic (once while open); reports a lost
@@ -272,13 +398,15 @@ async fn fail(
     r: &Reminder,
     reason: &'static str,
     error: &str,
+    settled: Settle,
     now: DateTime<Utc>,
 ) -> Result<Outcome, DbError> {
     let (r2, msg) = (r.clone(), error.to_owned());
+    let settled = Settle { status: "failed", reason: Some(reason), error: Some(msg), due_at: now, ..settled };
     let held = state
         .db
         .write(move |c| -> Result<Option<Option<crate::repo::alerts::Alert>>, DbError> {
-            if !reminders::finish_claim(c, &r2, "failed", Some(reason), Some(&msg), to_db(now), to_db(now))? {
+            if !end_claim(c, &r2, &settled, now)? {
                 return Ok(None);
             }
             let data = serde_json::json!({
@@ -293,7 +421,7 @@ async fn fail(
             let what = Raise {
                 severity: Severity::Review,
                 reason: AlertReason::ReminderFailed,
-                details: format!("a {} reminder could not be emailed after {} attempt(s)", r2.kind, r2.attempts),
+                details: format!("a {} reminder could not be delivered after {} attempt(s)", r2.kind, r2.attempts),
             };
             let about =
                 Subject { clinic_id: &r2.clinic_id, patient_id: &r2.patient_id, session_id: Some(&r2.session_id) };
@@ -307,6 +435,22 @@ async fn fail(
     Ok(Outcome::Failed)
 }
 
+/// Ends the claim with the reminder's outcome, its channels' records and the refused devices,
+/// in one transaction, if this dispatcher still holds the row (same attempt).
+fn end_claim(c: &mut crate::db::DbConnection, r: &Reminder, s: &Settle, now: DateTime<Utc>) -> Result<bool, DbError> {
+    let held = reminders::finish_claim(c, r, s.status, s.reason, s.error.as_deref(), to_db(s.due_at), to_db(now))?;
+    if !held {
+        return Ok(false);
+    }
+    for d in &s.deliveries {
+        reminder_deliveries::record(c, d)?;
+    }
+    for (id, token) in &s.refused {
+        devices::delete_refused(c, id, token)?;
+    }
+    Ok(true)
+}
+
 /// Exponential backoff with ±20 % jitter, capped at one hour.
 pub fn backoff(base_secs: i64, attempts: i32) -> Duration {
     let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(0);
@@ -315,33 +459,42 @@ pub fn backoff(base_secs: i64, attempts: i32) -> Duration {
     Duration::milliseconds((secs as f64 * 1000.0 * jitter) as i64)
 }
 
-async fn finish(
+async fn settle(
     state: &AppState,
     r: &Reminder,
-    status: &'static str,
-    reason: Option<&'static str>,
-    error: Option<&str>,
+    settled: Settle,
     now: DateTime<Utc>,
     outcome: Outcome,
 ) -> Result<Outcome, DbError> {
-    let ok = finish_at(state, r, status, reason, error, now, now).await?;
-    Ok(if ok { outcome } else { Outcome::LostLease })
+    let r = r.clone();
+    let held = state.db.write(move |c| end_claim(c, &r, &settled, now)).await?;
+    Ok(if held { outcome } else { Outcome::LostLease })
 }
 
-/// Records a sent email. The email is out, so losing this write would send it again when the
-/// lease ends: a database that is briefly away (a restart, a failover) is retried with backoff
-/// until shortly before the lease ends.
-async fn record_sent(state: &AppState, r: &Reminder, now: DateTime<Utc>, lease: &Lease) -> Result<Outcome, DbError> {
+/// Records the outcome of a reminder that reached the patient on some channel. The email or
+/// push is out, so losing this write would send it again when the lease ends: a database that
+/// is briefly away (a restart, a failover) is retried with backoff until shortly before the
+/// lease ends.
+async fn record_delivered(
+    state: &AppState,
+    r: &Reminder,
+    settled: Settle,
+    now: DateTime<Utc>,
+    lease: &Lease,
+    outcome: Outcome,
+) -> Result<Outcome, DbError> {
     // Measured on the wall clock: the lease runs out in real time (unless renewed meanwhile).
     let budget = (lease.until() - state.now() - Duration::seconds(2)).to_std().unwrap_or_default();
     let started = std::time::Instant::now();
     let mut wait = std::time::Duration::from_millis(100);
+    let settled = Arc::new(settled);
     loop {
-        match finish_at(state, r, "sent", None, None, now, now).await {
-            Ok(true) => return Ok(Outcome::Sent),
+        let (r2, s) = (r.clone(), settled.clone());
+        match state.db.write(move |c| end_claim(c, &r2, &s, now)).await {
+            Ok(true) => return Ok(outcome),
             Ok(false) => return Ok(Outcome::LostLease),
             Err(e) if started.elapsed() + wait < budget => {
-                tracing::warn!(reminder.id = %r.id, error = %e, "recording a sent reminder failed; retrying");
+                tracing::warn!(reminder.id = %r.id, error = %e, "recording a delivered reminder failed; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(std::time::Duration::from_secs(2));
             }
@@ -350,30 +503,24 @@ async fn record_sent(state: &AppState, r: &Reminder, now: DateTime<Utc>, lease: 
     }
 }
 
-async fn finish_at(
-    state: &AppState,
-    r: &Reminder,
-    status: &'static str,
-    reason: Option<&'static str>,
-    error: Option<&str>,
-    due_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbError> {
-    let (r, error) = (r.clone(), error.map(str::to_owned));
-    state
-        .db
-        .execute(move |c| reminders::finish_claim(c, &r, status, reason, error.as_deref(), to_db(due_at), to_db(now)))
-        .await
-}
-
 /// What a pass reads once for its whole batch instead of once per reminder: the patients, their
-/// clinics, sessions, protocol steps, email consent, and what each was sent in the last 24 hours.
+/// clinics, sessions, protocol steps, channel consents, devices, earlier deliveries, goal events,
+/// and what each was sent in the last 24 hours.
 struct Batch {
     patients: HashMap<String, Patient>,
     clinics: HashMap<String, Clinic>,
     sessions: HashMap<String, DateTime<Utc>>,
     steps: HashMap<String, Vec<Step>>,
-    consented: HashSet<String>,
+    email_consented: HashSet<String>,
+    push_consented: HashSet<String>,
+    devices: HashMap<String, Vec<Device>>,
+    /// (reminder, channel) delivered on an earlier attempt.
+    delivered: HashSet<(String, &'static str)>,
+    /// (reminder, target) a channel is done with (sent, or failed for good): not sent again.
+    finished: HashSet<(String, String)>,
+    /// Serum applications and check-ins by patient, in the batch's goal window.
+    serum: HashMap<String, Vec<DateTime<Utc>>>,
+    checkins: HashMap<String, Vec<DateTime<Utc>>>,
     sent_today: HashMap<String, i64>,
 }
 
@@ -386,7 +533,12 @@ async fn load_batch(state: &AppState, groups: &[Vec<Reminder>], now: DateTime<Ut
     };
     let (patient_ids, clinic_ids) = (distinct(|r| &r.patient_id), distinct(|r| &r.clinic_id));
     let (session_ids, protocol_ids) = (distinct(|r| &r.session_id), distinct(|r| &r.protocol_id));
+    let reminder_ids: Vec<String> = groups.iter().flatten().map(|r| r.id.clone()).collect();
+    let planned = groups.iter().flatten().map(|r| from_db(r.planned_at));
+    let (first, last) = (planned.clone().min().unwrap_or(now), planned.max().unwrap_or(now));
+    let (goal_from, goal_to) = rules::goal_window(first, last, now);
     let since = to_db(now - Duration::hours(24));
+    let push_on = state.push.enabled();
     state
         .db
         .run(move |c| {
@@ -403,6 +555,30 @@ async fn load_batch(state: &AppState, groups: &[Vec<Reminder>], now: DateTime<Ut
                     steps.insert(id, serde_json::from_str::<Vec<Step>>(&p.steps).unwrap_or_default());
                 }
             }
+            let (mut serum, mut checkin_times) = (HashMap::<_, Vec<_>>::new(), HashMap::<_, Vec<_>>::new());
+            for (patient, at, is_serum) in
+                checkins::goal_events_between(c, &patient_ids, to_db(goal_from), to_db(goal_to))?
+            {
+                let into = if is_serum { &mut serum } else { &mut checkin_times };
+                into.entry(patient).or_default().push(from_db(at));
+            }
+            // Devices only matter when a push service is configured.
+            let mut devices_by_patient: HashMap<String, Vec<Device>> = HashMap::new();
+            if push_on {
+                for d in devices::find_for_patients(c, &patient_ids)? {
+                    devices_by_patient.entry(d.patient_id.clone()).or_default().push(d);
+                }
+            }
+            let (mut delivered, mut finished) = (HashSet::new(), HashSet::new());
+            for d in reminder_deliveries::find_for_reminders(c, &reminder_ids)? {
+                let channel = if d.channel == "email" { "email" } else { "push" };
+                if d.status == "sent" {
+                    delivered.insert((d.reminder_id.clone(), channel));
+                }
+                if d.status != "retrying" {
+                    finished.insert((d.reminder_id, d.target));
+                }
+            }
             Ok(Batch {
                 patients,
                 clinics,
@@ -411,103 +587,121 @@ async fn load_batch(state: &AppState, groups: &[Vec<Reminder>], now: DateTime<Ut
                     .map(|(id, t)| (id, from_db(t)))
                     .collect(),
                 steps,
-                consented: consents::granted_among(c, &patient_ids, "email_reminders")?,
+                email_consented: consents::granted_among(c, &patient_ids, "email_reminders")?,
+                push_consented: consents::granted_among(c, &patient_ids, "push_reminders")?,
+                devices: devices_by_patient,
+                delivered,
+                finished,
+                serum,
+                checkins: checkin_times,
                 sent_today: reminders::count_sent_since_by_patient(c, &patient_ids, since)?.into_iter().collect(),
             })
         })
         .await
 }
 
-/// Everything the decision needs.
-struct Context {
-    patient: Patient,
-    clinic: Clinic,
-    step: Option<Step>,
-    consented: bool,
-    goal_met: bool,
-    sent_today: i64,
-    session_at: DateTime<Utc>,
-}
-
-async fn decide(
+/// The facts of one reminder from its batch, the decision, and what to send: the email
+/// (rendered) and one notification per device; or why nothing is sent.
+fn plan(
     state: &AppState,
     batch: &Batch,
     r: &Reminder,
     now: DateTime<Utc>,
     sent_today: i64,
-) -> Result<Decision, DbError> {
+) -> Result<Sends, SkipReason> {
     let patient = batch.patients.get(&r.patient_id);
     let clinic = batch.clinics.get(&r.clinic_id);
     let session_at = batch.sessions.get(&r.session_id);
-    let ctx = match (patient, clinic, session_at) {
-        (Some(patient), Some(clinic), Some(session_at)) => {
-            let step = batch.steps.get(&r.protocol_id).and_then(|s| s.iter().find(|s| s.key == r.step_key)).cloned();
-            let goal_met = match step.as_ref().and_then(|s| s.goal) {
-                Some(goal) => goal_met(state, goal, &patient.id, from_db(r.planned_at), now).await?,
-                None => false,
-            };
-            Some(Context {
-                consented: batch.consented.contains(&patient.id),
-                patient: patient.clone(),
-                clinic: clinic.clone(),
-                step,
-                goal_met,
-                sent_today,
-                session_at: *session_at,
-            })
+    let step = batch.steps.get(&r.protocol_id).and_then(|s| s.iter().find(|s| s.key == r.step_key));
+    let planned = from_db(r.planned_at);
+    let no_times = Vec::new();
+    let goal_met = match (step.and_then(|s| s.goal), patient) {
+        (Some(goal), Some(p)) => rules::goal_met(
+            goal,
+            planned,
+            now,
+            batch.serum.get(&p.id).unwrap_or(&no_times),
+            batch.checkins.get(&p.id).unwrap_or(&no_times),
+        ),
+        _ => false,
+    };
+    let delivered = |channel| batch.delivered.contains(&(r.id.clone(), channel));
+    let open = |target: &str| !batch.finished.contains(&(r.id.clone(), target.to_owned()));
+    let address = patient.and_then(|p| p.email.clone()).filter(|_| open(EMAIL_TARGET));
+    let targets: Vec<&Device> = batch
+        .devices
+        .get(&r.patient_id)
+        .into_iter()
+        .flatten()
+        .filter(|d| state.push.serves(&d.platform) && open(&d.id))
+        .collect();
+    let facts = Facts {
+        record_found: patient.is_some() && clinic.is_some() && session_at.is_some(),
+        archived: patient.is_some_and(|p| p.archived_at.is_some()),
+        step_found: step.is_some(),
+        done: r.done_at.is_some(),
+        goal_met,
+        sent_today,
+        daily_cap: state.settings.dispatch.daily_cap,
+        email: ChannelFacts {
+            consented: batch.email_consented.contains(&r.patient_id),
+            reachable: address.is_some(),
+            delivered: delivered("email"),
+        },
+        push: ChannelFacts {
+            consented: batch.push_consented.contains(&r.patient_id),
+            reachable: !targets.is_empty(),
+            delivered: delivered("push"),
+        },
+    };
+    let (email, push) = match rules::decide(&facts) {
+        rules::Decision::Skip(reason) => {
+            if reason == SkipReason::DailyCap {
+                tracing::warn!(reminder.id = %r.id, patient.id = %r.patient_id, "daily reminder cap reached");
+            }
+            return Err(reason);
         }
+        rules::Decision::Send { email, push } => (email, push),
+    };
+    // decide() sends only with the record, the step and a reachable channel, all found above.
+    let (Some(patient), Some(clinic), Some(session_at), Some(step)) = (patient, clinic, session_at, step) else {
+        return Err(SkipReason::RecordMissing);
+    };
+    let ctx = Context { patient, clinic, session_at: *session_at };
+    let email = match (email, address) {
+        (true, Some(to)) => Some(render(state, r, &ctx, step, &to).map(Box::new).map_err(|e| {
+            tracing::error!(reminder.id = %r.id, error = %e, "reminder not rendered");
+            "the reminder email could not be rendered".to_owned()
+        })),
         _ => None,
     };
-    let Some(ctx) = ctx else { return Ok(Decision::Skip("record_missing")) };
-    if !ctx.consented {
-        return Ok(Decision::Cancel(crate::services::reminders::NO_CONSENT));
-    }
-    if ctx.patient.archived_at.is_some() {
-        return Ok(Decision::Skip("patient_archived"));
-    }
-    let Some(to) = ctx.patient.email.clone() else { return Ok(Decision::Skip("no_email")) };
-    let Some(step) = ctx.step.as_ref() else { return Ok(Decision::Skip("step_missing")) };
-    if r.done_at.is_some() {
-        return Ok(Decision::Skip("done"));
-    }
-    if ctx.goal_met {
-        return Ok(Decision::Skip("goal_met"));
-    }
-    if ctx.sent_today >= state.settings.dispatch.daily_cap {
-        tracing::warn!(reminder.id = %r.id, patient.id = %ctx.patient.id, "daily reminder cap reached");
-        return Ok(Decision::Skip("daily_cap"));
-    }
-    match render(state, r, &ctx, step, &to) {
-        Ok(email) => Ok(Decision::Send(Box::new(email))),
-        Err(e) => {
-            tracing::error!(reminder.id = %r.id, error = %e, "reminder not rendered");
-            Ok(Decision::Skip("render_failed"))
-        }
-    }
+    let pushes = if push {
+        targets
+            .into_iter()
+            .map(|d| {
+                let (title, body) = crate::push::reminder_text(&step.title, &step.message, &d.language);
+                let n = Notification {
+                    title,
+                    body,
+                    collapse_id: r.id.clone(),
+                    reminder_id: r.id.clone(),
+                    kind: r.kind.clone(),
+                    expires_at: now + Duration::hours(12),
+                };
+                (d.clone(), n)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Sends { email, pushes })
 }
 
-/// Whether the patient already did what the reminder asks (serum logged, check-in sent).
-async fn goal_met(
-    state: &AppState,
-    goal: Goal,
-    patient_id: &str,
-    planned: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbError> {
-    let patient_id = patient_id.to_owned();
-    state
-        .db
-        .run(move |c| match goal {
-            Goal::SerumLogged => {
-                let to = to_db(now.max(planned + Duration::hours(3)));
-                Ok(!checkins::serum_times(c, &patient_id, to_db(planned - Duration::hours(3)), to)?.is_empty())
-            }
-            Goal::CheckinDone => {
-                Ok(!checkins::checkin_times(c, &patient_id, to_db(planned - Duration::hours(12)), to_db(now))?
-                    .is_empty())
-            }
-        })
-        .await
+/// What rendering the email needs besides the reminder and its step.
+struct Context<'a> {
+    patient: &'a Patient,
+    clinic: &'a Clinic,
+    session_at: DateTime<Utc>,
 }
 
 #[derive(Serialize)]
@@ -537,7 +731,7 @@ pub fn unsubscribe_url(state: &AppState, patient_id: &str) -> String {
     )
 }
 
-fn render(state: &AppState, r: &Reminder, ctx: &Context, step: &Step, to: &str) -> anyhow::Result<Email> {
+fn render(state: &AppState, r: &Reminder, ctx: &Context<'_>, step: &Step, to: &str) -> anyhow::Result<Email> {
     let tz: Tz = ctx.patient.time_zone.parse().unwrap_or(Tz::UTC);
     let planned = from_db(r.planned_at);
     let base = state.settings.server.public_url.trim_end_matches('/');

@@ -34,7 +34,7 @@ pub async fn check_missed_checkins(state: &AppState, now: DateTime<Utc>) -> Resu
             .run(move |c| {
                 let due: Vec<DateTime<Utc>> = reminders::find_for_session(c, &sid)?
                     .into_iter()
-                    .filter(|r| r.kind == "checkin" && r.status != "cancelled")
+                    .filter(|r| r.kind == "checkin" && reached_or_pending(r))
                     .map(|r| from_db(r.planned_at))
                     .collect();
                 let reported = checkins::checkin_times(c, &pid, to_db(now - Duration::days(30)), to_db(now))?;
@@ -69,6 +69,18 @@ pub async fn check_missed_checkins(state: &AppState, now: DateTime<Utc>) -> Resu
         }
     }
     Ok(report)
+}
+
+/// Whether a check-in reminder counts towards "missed": not cancelled, and not skipped for want
+/// of a channel (a patient who consented to no channel was never asked; reminders are planned
+/// whatever the consents, so this is where that is told apart).
+fn reached_or_pending(r: &crate::repo::reminders::Reminder) -> bool {
+    const UNREACHED: [&str; 4] = ["no_consent", "no_email", "no_device", "no_channel"];
+    match r.status.as_str() {
+        "cancelled" => false,
+        "skipped" => !r.status_reason.as_deref().is_some_and(|reason| UNREACHED.contains(&reason)),
+        _ => true,
+    }
 }
 
 /// Emails the patient a gentle nudge, if they consented to reminder emails (one per missed

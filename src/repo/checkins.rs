@@ -70,6 +70,29 @@ pub fn checkin_times(
         .load(conn)
 }
 
+/// Goal events of several patients within a window, in one statement: (patient, when, whether it
+/// is a serum application rather than a check-in). The dispatcher reads its batch's this way.
+pub fn goal_events_between(
+    conn: &mut DbConnection,
+    patient_ids: &[String],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<(String, NaiveDateTime, bool)>> {
+    use diesel::{dsl::sql, sql_types::Bool};
+    let checkins = checkins::table
+        .filter(checkins::patient_id.eq_any(patient_ids))
+        .filter(checkins::reported_at.between(from, to))
+        .select((checkins::patient_id, checkins::reported_at, sql::<Bool>("1 = 0")));
+    let serum = serum_applications::table
+        .filter(serum_applications::patient_id.eq_any(patient_ids))
+        .filter(serum_applications::applied_at.between(from, to))
+        .select((serum_applications::patient_id, serum_applications::applied_at, sql::<Bool>("1 = 1")));
+    match conn {
+        DbConnection::Postgres(c) => checkins.union_all(serum).load(c),
+        DbConnection::Sqlite(c) => checkins.union_all(serum).load(c),
+    }
+}
+
 /// Serum applications of a patient within a window.
 pub fn serum_times(
     conn: &mut DbConnection,

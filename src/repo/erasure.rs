@@ -34,6 +34,8 @@ pub struct ErasedCounts {
     pub scores: usize,
     pub alerts: usize,
     pub consents: usize,
+    /// Push devices of the patient's app.
+    pub devices: usize,
     pub webhook_deliveries: usize,
     pub calendar_feeds: usize,
     /// Stored `Idempotency-Key` answers about the patient (anyone's) or made by their login.
@@ -66,7 +68,11 @@ pub fn erase_patient(
         .count()
         .get_result::<i64>(conn)
         .map(|c| usize::try_from(c).unwrap_or(0))?;
+    let reminder_ids = reminders::table.filter(reminders::patient_id.eq(patient_id)).select(reminders::id);
+    diesel::delete(reminder_deliveries::table.filter(reminder_deliveries::reminder_id.eq_any(reminder_ids)))
+        .execute(conn)?;
     n.reminders = diesel::delete(reminders::table.filter(reminders::patient_id.eq(patient_id))).execute(conn)?;
+    n.devices = diesel::delete(devices::table.filter(devices::patient_id.eq(patient_id))).execute(conn)?;
     n.scores = diesel::delete(scores::table.filter(scores::patient_id.eq(patient_id))).execute(conn)?;
     n.checkins = diesel::delete(checkins::table.filter(checkins::patient_id.eq(patient_id))).execute(conn)?;
     n.serum_applications =

@@ -216,42 +216,6 @@ pub fn cancel_scheduled(
     .execute(conn)
 }
 
-/// Cancels a patient's scheduled reminders (consent withdrawn).
-pub fn cancel_scheduled_for_patient(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    reason: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
-        reminders::table.filter(reminders::patient_id.eq(patient_id)).filter(reminders::status.eq("scheduled")),
-    )
-    .set((reminders::status.eq("cancelled"), reminders::status_reason.eq(reason), reminders::updated_at.eq(now)))
-    .execute(conn)
-}
-
-/// Brings back a patient's future reminders cancelled for want of consent.
-pub fn revive_for_patient(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    reason: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
-        reminders::table
-            .filter(reminders::patient_id.eq(patient_id))
-            .filter(reminders::status.eq("cancelled"))
-            .filter(reminders::status_reason.eq(reason))
-            .filter(reminders::due_at.gt(now)),
-    )
-    .set((
-        reminders::status.eq("scheduled"),
-        reminders::status_reason.eq(None::<String>),
-        reminders::updated_at.eq(now),
-    ))
-    .execute(conn)
-}
-
 /// The reminders queue for [`lease::claim_due`].
 pub const REMINDERS: Queue = Queue { table: "reminders", waiting: "scheduled", due_index: "reminders_due_idx" };
 

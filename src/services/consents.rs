@@ -121,10 +121,9 @@ pub async fn change(
     let history = state
         .db
         .write(move |c| -> ApiResult<Vec<Consent>> {
+            // Reminders do not follow channel consents: they stay planned (and in the app's list),
+            // and the dispatcher checks each channel's consent when one is due.
             consents::insert_consent(c, &row)?;
-            if row.kind == "email_reminders" {
-                crate::services::reminders::follow_consent(c, &row.patient_id, row.granted, now)?;
-            }
             audit_repo::insert_events(c, &[event])?;
             Ok(consents::find_history(c, &row.patient_id)?)
         })

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod checkins;
 pub mod consents;
 pub mod courses;
+pub mod devices;
 pub mod export;
 pub mod fhir;
 pub mod invitations;

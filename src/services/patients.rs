@@ -275,7 +275,7 @@ impl From<Patient> for ProfileView {
     }
 }
 
-fn check_language(tag: &str) -> Result<String, String> {
+pub(crate) fn check_language(tag: &str) -> Result<String, String> {
     let ok = (2..=35).contains(&tag.len()) && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if ok { Ok(tag.to_owned()) } else { Err("must be a BCP 47 language tag such as `en` or `pt-BR`".to_owned()) }
 }

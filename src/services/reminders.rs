@@ -1,7 +1,9 @@
 //! Planning reminders for sessions, inside the caller's transaction: a session's reminders are
 //! written with it; re-planning (new session time, new zone or quiet hours) replaces only the
-//! unsent ones and never repeats an occurrence already sent; cancelling a session or course, or
-//! withdrawing `email_reminders` consent, cancels the scheduled ones.
+//! unsent ones and never repeats an occurrence already sent; cancelling a session or course
+//! cancels the scheduled ones. Consent is per channel and checked when a reminder is due (see
+//! `domain::dispatch`): a reminder is planned whatever the patient consents to, since it is also
+//! the app's list and the calendar.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -15,17 +17,13 @@ use crate::{
     },
     http::json::RawJson,
     repo::{
-        consents, courses,
+        courses,
         patients::Patient,
         protocols::{self, Protocol},
         reminders::{self, Reminder},
         sessions::{self, Session},
     },
 };
-
-/// Why a reminder was cancelled because the patient has not consented (so that granting
-/// consent again brings the future ones back).
-pub const NO_CONSENT: &str = "no_consent";
 
 /// The clinic's current protocol, creating version 1 from the built-in default on first use.
 pub fn current_protocol(conn: &mut DbConnection, clinic_id: &str, now: DateTime<Utc>) -> QueryResult<Protocol> {
@@ -76,7 +74,6 @@ pub fn plan_session(
     let interval = course.map(|c| c.interval_days).unwrap_or(28);
     let tz: Tz = patient.time_zone.parse().unwrap_or(Tz::UTC);
     let quiet = QuietHours::parse(&patient.quiet_start, &patient.quiet_end).unwrap_or_default();
-    let consented = consents::is_granted(conn, &patient.id, "email_reminders")?;
     let kept: std::collections::HashSet<(String, i32)> =
         reminders::find_for_session(conn, &session.id)?.into_iter().map(|r| (r.step_key, r.occurrence)).collect();
     let mut written = 0;
@@ -98,9 +95,9 @@ pub fn plan_session(
                 kind,
                 planned_at: to_db(p.due_at),
                 due_at: to_db(p.due_at),
-                status: if consented { "scheduled".into() } else { "cancelled".into() },
+                status: "scheduled".into(),
                 attempts: 0,
-                status_reason: (!consented).then(|| NO_CONSENT.to_owned()),
+                status_reason: None,
                 last_error: None,
                 sent_at: None,
                 done_at: None,
@@ -144,21 +141,6 @@ pub fn cancel_session(
 pub fn cancel_course(conn: &mut DbConnection, course_id: &str, now: DateTime<Utc>) -> QueryResult<usize> {
     let ids: Vec<String> = sessions::find_for_course(conn, course_id)?.into_iter().map(|s| s.id).collect();
     reminders::cancel_scheduled(conn, &ids, "course_cancelled", to_db(now))
-}
-
-/// Follows an `email_reminders` consent change: withdrawal cancels, a new grant revives the
-/// future reminders that were held back for want of consent.
-pub fn follow_consent(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    granted: bool,
-    now: DateTime<Utc>,
-) -> QueryResult<usize> {
-    if granted {
-        reminders::revive_for_patient(conn, patient_id, NO_CONSENT, to_db(now))
-    } else {
-        reminders::cancel_scheduled_for_patient(conn, patient_id, NO_CONSENT, to_db(now))
-    }
 }
 
 /// A protocol step's texts as a reminder shows them, written as JSON once per protocol.

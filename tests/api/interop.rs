@@ -327,8 +327,11 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
         .collect();
     assert!(!staff_events.is_empty(), "{log}");
 
+    let device = json!({"platform": "android", "token": "fcm:erase-me-token", "app_id": "com.example.aftercare"});
+    ok(app.post("/api/v1/me/devices", &device, Some(&fx.patient)).await, 201).await;
     let report = ok(erase(json!({"confirm_patient_id": fx.pid}), fx.staff.clone()).await, 200).await;
     assert_eq!(report["patient_id"], fx.pid.as_str());
+    assert_eq!(report["deleted"]["devices"], 1, "{report}");
     assert_eq!(report["photo_files_deleted"], 2);
     let deleted = &report["deleted"];
     assert_eq!(deleted["sessions"], 1);

@@ -19,6 +19,7 @@ mod matrix;
 mod operations;
 mod photos;
 mod project;
+mod push;
 mod reliability;
 mod reminders;
 mod security_accounts;

@@ -130,35 +130,47 @@ async fn due_reminders_are_emailed_once_in_the_patients_time_with_unsubscribe_he
 }
 
 #[tokio::test]
-async fn without_consent_nothing_is_sent_and_granting_it_brings_future_reminders_back() {
+async fn without_channel_consent_reminders_are_listed_but_not_sent_and_a_grant_takes_effect_at_the_next() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, false).await;
     let r = reminders(&app, &fx.staff, &fx.pid).await;
-    assert_eq!(r["upcoming"], json!([]));
-    assert!(
-        r["past"].as_array().unwrap().iter().all(|r| r["status"] == "cancelled" && r["status_reason"] == "no_consent")
-    );
+    assert_eq!(r["upcoming"].as_array().unwrap().len(), 30, "planned whatever the consents: the app lists them");
+    assert_eq!(r["past"], json!([]));
 
-    app.clock.set(at("2026-03-17T12:00:00Z"));
+    app.clock.set(at("2026-03-16T11:00:00Z"));
     let (staff, patient) = tokens(&app).await;
-    assert_eq!(deliver_due_reminders(&app.state, app.clock.now()).await.unwrap().claimed, 0);
+    let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!((report.claimed, report.sent, report.skipped), (1, 0, 1));
+    assert!(reminder_emails(&app).is_empty());
+    let past = reminders(&app, &staff, &fx.pid).await["past"].clone();
+    assert_eq!((past[0]["status"].as_str(), past[0]["status_reason"].as_str()), (Some("skipped"), Some("no_consent")));
+
     ok(
         app.post("/api/v1/me/consents", &json!({"kind": "email_reminders", "granted": true}), Some(&patient)).await,
         201,
     )
     .await;
-    let r = reminders(&app, &staff, &fx.pid).await;
-    let up = r["upcoming"].as_array().unwrap();
-    assert!(!up.is_empty());
-    assert!(up.iter().all(|r| at(r["due_at"].as_str().unwrap()) > app.clock.now()), "only future ones come back");
+    app.clock.set(at("2026-03-16T20:00:00Z"));
+    let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
+    assert!(report.sent >= 1 && report.sent == report.claimed, "{report:?}");
+    let emailed = reminder_emails(&app).len();
+    assert_eq!(emailed, report.sent);
 
-    // Withdrawing cancels them again.
+    // Withdrawing stops the emails; the reminders stay planned.
+    let (staff, patient) = tokens(&app).await;
+    let upcoming = |r: Value| r["upcoming"].as_array().unwrap().len();
+    let before = upcoming(reminders(&app, &staff, &fx.pid).await);
     ok(
         app.post("/api/v1/me/consents", &json!({"kind": "email_reminders", "granted": false}), Some(&patient)).await,
         201,
     )
     .await;
-    assert_eq!(reminders(&app, &staff, &fx.pid).await["upcoming"], json!([]));
+    assert_eq!(upcoming(reminders(&app, &staff, &fx.pid).await), before);
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+    let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
+    assert!(report.claimed > 0);
+    assert_eq!((report.sent, report.skipped), (0, report.claimed));
+    assert_eq!(reminder_emails(&app).len(), emailed);
 }
 
 #[tokio::test]
@@ -467,7 +479,7 @@ async fn two_missed_check_ins_nudge_the_patient_and_open_a_staff_task_once() {
 }
 
 #[tokio::test]
-async fn one_click_unsubscribe_withdraws_consent_without_a_login() {
+async fn one_click_unsubscribe_withdraws_email_consent_only_without_a_login() {
     let app = TestApp::spawn().await;
     let fx = fixture(&app, true).await;
     app.clock.set(at("2026-03-16T11:00:00Z"));
@@ -493,7 +505,8 @@ async fn one_click_unsubscribe_withdraws_consent_without_a_login() {
     assert_eq!(res.status(), 200, "a second click is harmless");
 
     let (staff, _) = tokens(&app).await;
-    assert_eq!(reminders(&app, &staff, &fx.pid).await["upcoming"], json!([]));
+    let upcoming = reminders(&app, &staff, &fx.pid).await["upcoming"].as_array().unwrap().len();
+    assert_eq!(upcoming, 29, "email stops; the reminders stay in the app's list");
     let consents = ok(app.get(&format!("/api/v1/patients/{}/consents", fx.pid), Some(&staff)).await, 200).await;
     let history = consents["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "one withdrawal recorded");
@@ -513,7 +526,7 @@ async fn the_daily_cap_stops_a_flood() {
     app.clock.set(at("2026-03-18T12:00:00Z"));
     let report = deliver_due_reminders(&app.state, app.clock.now()).await.unwrap();
     assert_eq!(report.sent, 2, "{report:?}");
-    assert_eq!(report.skipped, report.claimed - 2 - report.cancelled);
+    assert_eq!(report.skipped, report.claimed - 2);
     let (staff, _) = tokens(&app).await;
     let r = reminders(&app, &staff, &fx.pid).await;
     assert!(r["past"].as_array().unwrap().iter().any(|r| r["status_reason"] == "daily_cap"));
@@ -663,7 +676,7 @@ async fn upcoming_and_past_are_each_ordered_and_limited_on_their_own() {
     let all = reminders(&app, &staff, &fx.pid).await;
     let (up, past) = (all["upcoming"].as_array().unwrap(), all["past"].as_array().unwrap());
     assert_eq!(up.len() + past.len(), 30);
-    assert_eq!(past.len(), report.sent + report.skipped + report.failed + report.cancelled);
+    assert_eq!(past.len(), report.sent + report.skipped + report.failed);
     assert!(up.iter().all(|r| r["status"] == "scheduled"));
     assert!(past.iter().all(|r| r["status"] != "scheduled" && r["status"] != "sending"));
     assert!(past.iter().any(|r| r["status"] == "sent"));
