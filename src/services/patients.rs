@@ -24,6 +24,7 @@ use crate::{
         clinical::{QuietHours, check_fitzpatrick, parse_time_zone},
     },
     error::{ApiError, ApiResult, ErrorCode},
+    i18n::Reader,
     http::json::{JsonWriter, WriteJson, Written},
     repo::{
         clinics, invitations as repo_invitations,
@@ -405,7 +406,8 @@ async fn try_send_invitation(state: &AppState, user: &AuthUser, patient: &Patien
             Ok((clinic, has_account))
         })
         .await?;
-    let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic, has_account)?;
+    let reader = Reader::patient(&patient.language, &patient.time_zone);
+    let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic, has_account, reader)?;
     invitations::send_or_take_back(state, &mail, &row.id).await
 }
 
