@@ -5,7 +5,7 @@
 reminder-please-avoid = Evite:
 reminder-open-app = Abrir en la app
 reminder-open-app-text = Abrir en la app: { $url }
-reminder-when = Este recordatorio es para el { $time } ({ $zone }), { $day_label }, de { $clinic }.
+reminder-when = Este recordatorio de { $clinic } es para el { $time } ({ $zone }), { $day_label }.
 reminder-day =
     { $day ->
         [0] el día de su tratamiento

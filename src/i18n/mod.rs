@@ -16,8 +16,8 @@ use std::{
 };
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike};
-use fluent_bundle::{FluentResource, concurrent::FluentBundle};
 pub use fluent_bundle::{FluentArgs, FluentValue};
+use fluent_bundle::{FluentResource, concurrent::FluentBundle};
 use unic_langid::LanguageIdentifier;
 
 use crate::domain::protocol::Step;
@@ -105,7 +105,12 @@ fn bundles() -> &'static HashMap<Lang, Bundle> {
                     // Sources are compiled in and checked by the tests below; a broken entry is
                     // left out (and read in English) rather than taking the catalogue down.
                     let resource = FluentResource::try_new((*source).to_owned()).unwrap_or_else(|(partial, errors)| {
-                        tracing::error!(lang = lang.code(), file, errors = errors.len(), "catalogue file does not parse");
+                        tracing::error!(
+                            lang = lang.code(),
+                            file,
+                            errors = errors.len(),
+                            "catalogue file does not parse"
+                        );
                         partial
                     });
                     if let Err(errors) = bundle.add_resource(resource) {
@@ -188,7 +193,11 @@ fn builtin_step(lang: Lang, key: &str) -> Option<StepText> {
         .take_while(|k| try_text(Lang::En, k, None).is_ok())
         .map(|k| text(lang, &k, None))
         .collect();
-    Some(StepText { title: text(lang, &title_key, None), message: text(lang, &format!("step-{key}-message"), None), avoid })
+    Some(StepText {
+        title: text(lang, &title_key, None),
+        message: text(lang, &format!("step-{key}-message"), None),
+        avoid,
+    })
 }
 
 /// What a reminder of `step` says in `lang`: the catalogue's translation while the step has the

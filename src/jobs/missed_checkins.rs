@@ -95,7 +95,9 @@ async fn nudge(state: &AppState, patient_id: &str, clinic_id: &str, alert_id: &s
         "action_url": format!("{base}/app/checkin"),
         "unsubscribe_url": unsubscribe_url(state, &patient.id),
     });
-    let Ok(mut mail) = templates::render("checkin_nudge", Lang::from_tag(&patient.language), &email, ctx) else { return Ok(false) };
+    let Ok(mut mail) = templates::render("checkin_nudge", Lang::from_tag(&patient.language), &email, ctx) else {
+        return Ok(false);
+    };
     mail.reply_to = clinic.reply_to.clone();
     mail.message_id = Some(message_id(&format!("nudge-{alert_id}"), &state.settings.server.public_url));
     Ok(state.mailer.send(&mail).await.is_ok())

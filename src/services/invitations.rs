@@ -106,7 +106,10 @@ pub fn invitation_mail(
 ) -> ApiResult<Email> {
     let clinic_name = clinic.name.as_str();
     let (kind, rendered) = if has_account {
-        ("notice", templates::render("existing_account", reader.lang, &row.email, ExistingAccountContext { clinic_name }))
+        (
+            "notice",
+            templates::render("existing_account", reader.lang, &row.email, ExistingAccountContext { clinic_name }),
+        )
     } else {
         let accept_url = format!("{}/invite?token={token}", state.settings.server.public_url.trim_end_matches('/'));
         let expires_at = reader.datetime_long(from_db(row.expires_at));

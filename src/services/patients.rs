@@ -24,8 +24,8 @@ use crate::{
         clinical::{QuietHours, check_fitzpatrick, parse_time_zone},
     },
     error::{ApiError, ApiResult, ErrorCode},
-    i18n::Reader,
     http::json::{JsonWriter, WriteJson, Written},
+    i18n::Reader,
     repo::{
         clinics, invitations as repo_invitations,
         patients::{self, Patient, PatientChanges},
@@ -276,9 +276,15 @@ impl From<Patient> for ProfileView {
     }
 }
 
+/// A BCP 47 language tag (language, optional script, region and variants), stored in its
+/// canonical case (`ES-mx` → `es-MX`). Emails are written in its primary language when the
+/// catalogue has it, in English otherwise.
 fn check_language(tag: &str) -> Result<String, String> {
-    let ok = (2..=35).contains(&tag.len()) && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if ok { Ok(tag.to_owned()) } else { Err("must be a BCP 47 language tag such as `en` or `pt-BR`".to_owned()) }
+    let parsed = (tag.len() <= 35).then(|| tag.parse::<unic_langid::LanguageIdentifier>().ok()).flatten();
+    match parsed {
+        Some(id) if !tag.is_empty() && id.language.as_str() != "und" => Ok(id.to_string()),
+        _ => Err("must be a BCP 47 language tag such as `en` or `pt-BR`".to_owned()),
+    }
 }
 
 fn check_phone(phone: &str) -> Result<String, String> {
