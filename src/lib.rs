@@ -16,6 +16,7 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod jobs;
 pub mod media;
 pub mod push;

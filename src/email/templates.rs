@@ -1,13 +1,19 @@
 //! Email templates, compiled in. Each template is a folder with `subject.txt`, `body.txt` and
 //! `body.html`; HTML is auto-escaped, text is not. Rendering is a pure function of its context,
 //! so one patient's text can never leak into another's email.
+//!
+//! Templates hold layout only: every sentence comes from the message catalogue (`crate::i18n`)
+//! through `t("key", arg=value, …)`, in the language the email is rendered in, which the
+//! templates also see as `lang` (for `<html lang>`). A key the catalogue lacks, or a missing
+//! argument, fails the render (the tests render every template in every language).
 
 use std::sync::OnceLock;
 
-use minijinja::Environment;
+use minijinja::{Environment, Error, ErrorKind, State, Value, value::Kwargs};
 use serde::Serialize;
 
 use super::Email;
+use crate::i18n::{self, FluentArgs, FluentValue, Lang};
 
 macro_rules! template_files {
     ($($name:literal),+ $(,)?) => {
@@ -33,6 +39,7 @@ fn env() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_function("t", translate);
         for (name, source) in FILES {
             // Sources are compiled in and checked by the tests below.
             if let Err(e) = env.add_template(name, source) {
@@ -43,9 +50,26 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-/// Renders `<name>/{subject.txt, body.txt, body.html}` with `ctx` into an email to `to`.
-pub fn render(name: &str, to: &str, ctx: impl Serialize) -> anyhow::Result<Email> {
-    let ctx = minijinja::Value::from_serialize(&ctx);
+/// `t("key", name=value, …)`: catalogue message `key` in the template's `lang`, with the keyword
+/// arguments (strings, or integers for messages that select on a number).
+fn translate(state: &State, key: &str, kwargs: Kwargs) -> Result<String, Error> {
+    let lang = state.lookup("lang").and_then(|l| l.as_str().map(Lang::from_tag)).unwrap_or(Lang::En);
+    let mut args = FluentArgs::new();
+    for name in kwargs.args() {
+        let value: Value = kwargs.get(name)?;
+        let value = match i64::try_from(value.clone()) {
+            Ok(n) if value.is_integer() => FluentValue::from(n),
+            _ => FluentValue::from(value.to_string()),
+        };
+        args.set(name.to_owned(), value);
+    }
+    kwargs.assert_all_used()?;
+    i18n::try_text(lang, key, Some(&args)).map_err(|e| Error::new(ErrorKind::InvalidOperation, e))
+}
+
+/// Renders `<name>/{subject.txt, body.txt, body.html}` in `lang` with `ctx` into an email to `to`.
+pub fn render(name: &str, lang: Lang, to: &str, ctx: impl Serialize) -> anyhow::Result<Email> {
+    let ctx = minijinja::context! { lang => lang.code(), ..Value::from_serialize(&ctx) };
     let get = |part: &str| -> anyhow::Result<String> {
         let t = env().get_template(&format!("{name}/{part}"))?;
         Ok(t.render(&ctx)?)
@@ -85,6 +109,7 @@ mod tests {
     fn invitation(clinic: &str) -> Email {
         render(
             "invitation",
+            Lang::En,
             "new@example.com",
             InvitationContext {
                 clinic_name: clinic,
@@ -117,6 +142,57 @@ mod tests {
         assert!(e.html.contains(r#"href="http:&#x2f;&#x2f;127.0.0.1:8080&#x2f;invite?token=abc""#), "{}", e.html);
     }
 
+    /// Every variable any template reads.
+    fn full_context(first_name: &str, can_reply: bool) -> serde_json::Value {
+        serde_json::json!({
+            "first_name": first_name, "title": "T", "message": "M", "avoid": ["a1", "a2"],
+            "action_url": "http://x/app/checkin", "local_time": "L", "time_zone": "Europe/Madrid", "day": 2,
+            "clinic_name": "Glow", "unsubscribe_url": "http://x/u", "can_reply": can_reply, "role": "admin",
+            "accept_url": "http://x/invite", "token": "tok", "expires_at": "E", "reason": "fever",
+            "details": "D", "link": "http://x/app/alerts/1",
+        })
+    }
+
+    #[test]
+    fn every_template_renders_in_every_language_with_html_lang_matching_the_text() {
+        let names: Vec<&str> = FILES.iter().filter_map(|(n, _)| n.strip_suffix("/subject.txt")).collect();
+        assert_eq!(names.len(), 6);
+        for name in names {
+            let english = render(name, Lang::En, "a@x.example", full_context("Ana", true)).unwrap();
+            for lang in Lang::ALL {
+                for (first_name, can_reply) in [("Ana", true), ("", false)] {
+                    let e = render(name, lang, "a@x.example", full_context(first_name, can_reply))
+                        .unwrap_or_else(|err| panic!("{name} in {lang:?}: {err:#}"));
+                    assert!(e.html.contains(&format!("<html lang=\"{}\">", lang.code())), "{name} {lang:?}");
+                    assert!(!e.subject.is_empty() && !e.text.trim().is_empty(), "{name} {lang:?}");
+                }
+                let e = render(name, lang, "a@x.example", full_context("Ana", true)).unwrap();
+                if lang != Lang::En {
+                    assert_ne!(e.text, english.text, "{name} is translated into {lang:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_spanish_reminder_says_everything_in_spanish() {
+        let e = render("reminder", Lang::Es, "a@x.example", full_context("Ana", false)).unwrap();
+        for part in [&e.text, &e.html] {
+            assert!(part.contains("Hola, Ana:"), "{part}");
+            assert!(part.contains("Evite:"), "{part}");
+            assert!(
+                part.contains("Este recordatorio de Glow es para el L (Europe")
+                    && part.contains("Madrid), el día 2 después de su tratamiento."),
+                "{part}"
+            );
+            assert!(part.contains("Llame a su clínica.") && !part.contains("Responda"), "{part}");
+            assert!(part.contains("ejar de recibir recordatorios de cuidados por correo"), "{part}");
+            assert!(!part.contains("Hello") && !part.contains("Please avoid"), "{part}");
+        }
+        let e = render("reminder", Lang::Es, "a@x.example", full_context("", true)).unwrap();
+        assert!(e.text.starts_with("Hola:\n") && e.text.contains("Responda a este correo"), "{}", e.text);
+    }
+
     #[test]
     fn html_is_escaped_and_text_is_not() {
         let e = invitation("<script>alert(1)</script> & Co");
@@ -127,8 +203,13 @@ mod tests {
 
     #[test]
     fn the_existing_account_notice_names_the_clinic_and_carries_no_link() {
-        let e = render("existing_account", "owner@example.com", ExistingAccountContext { clinic_name: "Glow & Co" })
-            .unwrap();
+        let e = render(
+            "existing_account",
+            Lang::En,
+            "owner@example.com",
+            ExistingAccountContext { clinic_name: "Glow & Co" },
+        )
+        .unwrap();
         assert_eq!(e.subject, "Glow & Co tried to invite you to Aftercare");
         assert!(e.text.contains("Someone at Glow & Co tried to invite") && e.text.contains("already have"));
         assert!(e.html.contains("Glow &amp; Co") && e.html.contains("already have"));

@@ -16,6 +16,7 @@ use crate::{
     db::{DbError, to_db},
     domain::escalation::{AlertReason, Raise, Severity},
     email::{Email, MailError, message_id, templates},
+    i18n::Lang,
     repo::{
         accounts,
         alert_notifications::{self, AlertNotification},
@@ -167,7 +168,8 @@ fn render(state: &AppState, letter: &Letter, n: &AlertNotification) -> anyhow::R
         "details": letter.alert.details,
         "link": link,
     });
-    let mut mail = templates::render("urgent_alert", &letter.to, ctx)?;
+    // Staff read English: clinics have no language setting yet.
+    let mut mail = templates::render("urgent_alert", Lang::En, &letter.to, ctx)?;
     let local = format!("alert-{}-{}", letter.alert.id, n.account_id);
     mail.message_id = Some(message_id(&local, &state.settings.server.public_url));
     Ok(mail)

@@ -30,6 +30,7 @@ use crate::{
         protocol::Step,
     },
     email::{Email, MailError, message_id, templates},
+    i18n::{self, Lang},
     push::{Notification, PushError},
     repo::{
         checkins,
@@ -679,7 +680,8 @@ fn plan(
         targets
             .into_iter()
             .map(|d| {
-                let (title, body) = crate::push::reminder_text(&step.title, &step.message, &d.language);
+                let (title, message) = i18n::push_reminder(Lang::from_tag(&d.language), step);
+                let (title, body) = crate::push::reminder_text(&title, &message);
                 let n = Notification {
                     title,
                     body,
@@ -706,15 +708,16 @@ struct Context<'a> {
 
 #[derive(Serialize)]
 struct ReminderContext<'a> {
+    /// Empty when the name has no first word (the greeting then has no name).
     first_name: &'a str,
-    language: &'a str,
     title: &'a str,
     message: &'a str,
     avoid: &'a [String],
     action_url: Option<String>,
     local_time: String,
     time_zone: &'a str,
-    day_label: String,
+    /// Days since the treatment (0 is the day itself).
+    day: i64,
     clinic_name: &'a str,
     unsubscribe_url: String,
     /// Whether a reply reaches the clinic (it has a reply-to address): the email invites a reply
@@ -737,25 +740,24 @@ fn render(state: &AppState, r: &Reminder, ctx: &Context<'_>, step: &Step, to: &s
     let base = state.settings.server.public_url.trim_end_matches('/');
     let day = (planned - ctx.session_at).num_days();
     let unsubscribe = unsubscribe_url(state, &ctx.patient.id);
+    // The patient's language; the step's words are the catalogue's while the clinic kept the
+    // built-in text, otherwise its own.
+    let lang = Lang::from_tag(&ctx.patient.language);
+    let words = i18n::step_text(lang, step);
     let context = ReminderContext {
-        first_name: ctx.patient.name.split_whitespace().next().unwrap_or("there"),
-        language: &ctx.patient.language,
-        title: &step.title,
-        message: &step.message,
-        avoid: &step.avoid,
+        first_name: ctx.patient.name.split_whitespace().next().unwrap_or_default(),
+        title: &words.title,
+        message: &words.message,
+        avoid: &words.avoid,
         action_url: step.action.as_ref().map(|a| format!("{base}/app/{a}?reminder={}", r.id)),
-        local_time: planned.with_timezone(&tz).format("%A %-d %B, %H:%M").to_string(),
+        local_time: i18n::datetime_short(lang, &planned.with_timezone(&tz)),
         time_zone: &ctx.patient.time_zone,
-        day_label: match day {
-            0 => "the day of your treatment".to_owned(),
-            1 => "the day after your treatment".to_owned(),
-            n => format!("day {n} after your treatment"),
-        },
+        day,
         clinic_name: &ctx.clinic.name,
         unsubscribe_url: unsubscribe.clone(),
         can_reply: ctx.clinic.reply_to.is_some(),
     };
-    let mut email = templates::render("reminder", to, &context)?;
+    let mut email = templates::render("reminder", lang, to, &context)?;
     email.message_id = Some(message_id(&format!("reminder-{}", r.id), &state.settings.server.public_url));
     email.reply_to = ctx.clinic.reply_to.clone();
     email.headers = vec![

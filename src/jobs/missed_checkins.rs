@@ -8,6 +8,7 @@ use crate::{
     db::{DbError, from_db, to_db},
     domain::escalation::{AlertReason, Raise, Severity, missed_two_in_a_row},
     email::{message_id, templates},
+    i18n::Lang,
     jobs::dispatch::unsubscribe_url,
     repo::{checkins, clinics, consents, patients, reminders},
     services::alerts::{self, Subject},
@@ -101,12 +102,14 @@ async fn nudge(state: &AppState, patient_id: &str, clinic_id: &str, alert_id: &s
     let Some(email) = patient.email.clone() else { return Ok(false) };
     let base = state.settings.server.public_url.trim_end_matches('/');
     let ctx = serde_json::json!({
-        "first_name": patient.name.split_whitespace().next().unwrap_or("there"),
+        "first_name": patient.name.split_whitespace().next().unwrap_or_default(),
         "clinic_name": clinic.name,
         "action_url": format!("{base}/app/checkin"),
         "unsubscribe_url": unsubscribe_url(state, &patient.id),
     });
-    let Ok(mut mail) = templates::render("checkin_nudge", &email, ctx) else { return Ok(false) };
+    let Ok(mut mail) = templates::render("checkin_nudge", Lang::from_tag(&patient.language), &email, ctx) else {
+        return Ok(false);
+    };
     mail.reply_to = clinic.reply_to.clone();
     mail.message_id = Some(message_id(&format!("nudge-{alert_id}"), &state.settings.server.public_url));
     Ok(state.mailer.send(&mail).await.is_ok())

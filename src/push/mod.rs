@@ -100,9 +100,9 @@ impl Push {
 }
 
 /// The text of a reminder's push: its title, and the first sentence of its message as the body
-/// (a lock screen shows about two lines). The one place push texts are made, so that the
-/// message catalogue can localize them by `language` (the device's; English until it does).
-pub fn reminder_text(title: &str, message: &str, _language: &str) -> (String, String) {
+/// (a lock screen shows about two lines). Title and message come already in the device's
+/// language (`i18n::push_reminder`).
+pub fn reminder_text(title: &str, message: &str) -> (String, String) {
     const MAX: usize = 160;
     let first = message.split_inclusive(['.', '!', '?']).next().unwrap_or(message).trim();
     let body = if first.chars().count() > MAX {
@@ -153,10 +153,10 @@ mod tests {
 
     #[test]
     fn push_text_is_the_title_and_the_first_sentence() {
-        let (title, body) = reminder_text("Serum time", "Apply the HA serum. Then wait five minutes.", "en");
+        let (title, body) = reminder_text("Serum time", "Apply the HA serum. Then wait five minutes.");
         assert_eq!((title.as_str(), body.as_str()), ("Serum time", "Apply the HA serum."));
         let long = "a".repeat(400);
-        let (_, body) = reminder_text("t", &long, "en");
+        let (_, body) = reminder_text("t", &long);
         assert_eq!(body.chars().count(), 160);
         assert!(body.ends_with('…'));
     }

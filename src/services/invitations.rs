@@ -21,6 +21,7 @@ use crate::{
         templates::{self, ExistingAccountContext, InvitationContext},
     },
     error::{ApiError, ApiResult, ErrorCode},
+    i18n::Reader,
     repo::{
         accounts::{self, Account},
         clinics, invitations,
@@ -92,8 +93,8 @@ pub fn new_invitation(
 }
 
 /// The email for a new invitation: the token (`template`), or, when the address already has an
-/// account, a notice to its owner that carries no token; replies go to the clinic when it has an
-/// address for them.
+/// account, a notice to its owner that carries no token; in the `reader`'s language, with the
+/// expiry in their zone; replies go to the clinic when it has an address for them.
 pub fn invitation_mail(
     state: &AppState,
     template: &str,
@@ -101,16 +102,20 @@ pub fn invitation_mail(
     token: &str,
     clinic: &clinics::Clinic,
     has_account: bool,
+    reader: Reader,
 ) -> ApiResult<Email> {
     let clinic_name = clinic.name.as_str();
     let (kind, rendered) = if has_account {
-        ("notice", templates::render("existing_account", &row.email, ExistingAccountContext { clinic_name }))
+        (
+            "notice",
+            templates::render("existing_account", reader.lang, &row.email, ExistingAccountContext { clinic_name }),
+        )
     } else {
         let accept_url = format!("{}/invite?token={token}", state.settings.server.public_url.trim_end_matches('/'));
-        let expires_at = from_db(row.expires_at).format("%Y-%m-%d %H:%M UTC").to_string();
+        let expires_at = reader.datetime_long(from_db(row.expires_at));
         let ctx =
             InvitationContext { clinic_name, role: &row.role, accept_url: &accept_url, token, expires_at: &expires_at };
-        ("invitation", templates::render(template, &row.email, ctx))
+        ("invitation", templates::render(template, reader.lang, &row.email, ctx))
     };
     let mut mail = rendered.map_err(ApiError::internal)?;
     mail.message_id = Some(message_id(&format!("{kind}-{}", row.id), &state.settings.server.public_url));
@@ -153,7 +158,7 @@ pub async fn invite(
             Ok((clinic, has_account))
         })
         .await?;
-    let mail = invitation_mail(state, "invitation", &row, &token, &clinic, has_account)?;
+    let mail = invitation_mail(state, "invitation", &row, &token, &clinic, has_account, Reader::staff())?;
     send_or_take_back(state, &mail, &row.id).await?;
     InvitationView::of(row).ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role")))
 }

@@ -25,6 +25,7 @@ use crate::{
     },
     error::{ApiError, ApiResult, ErrorCode},
     http::json::{JsonWriter, WriteJson, Written},
+    i18n::Reader,
     repo::{
         clinics, invitations as repo_invitations,
         patients::{self, Patient, PatientChanges},
@@ -275,9 +276,15 @@ impl From<Patient> for ProfileView {
     }
 }
 
+/// A BCP 47 language tag (language, optional script, region and variants), stored in its
+/// canonical case (`ES-mx` → `es-MX`). Emails are written in its primary language when the
+/// catalogue has it, in English otherwise.
 pub(crate) fn check_language(tag: &str) -> Result<String, String> {
-    let ok = (2..=35).contains(&tag.len()) && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if ok { Ok(tag.to_owned()) } else { Err("must be a BCP 47 language tag such as `en` or `pt-BR`".to_owned()) }
+    let parsed = (tag.len() <= 35).then(|| tag.parse::<unic_langid::LanguageIdentifier>().ok()).flatten();
+    match parsed {
+        Some(id) if !tag.is_empty() && id.language.as_str() != "und" => Ok(id.to_string()),
+        _ => Err("must be a BCP 47 language tag such as `en` or `pt-BR`".to_owned()),
+    }
 }
 
 fn check_phone(phone: &str) -> Result<String, String> {
@@ -405,7 +412,8 @@ async fn try_send_invitation(state: &AppState, user: &AuthUser, patient: &Patien
             Ok((clinic, has_account))
         })
         .await?;
-    let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic, has_account)?;
+    let reader = Reader::patient(&patient.language, &patient.time_zone);
+    let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic, has_account, reader)?;
     invitations::send_or_take_back(state, &mail, &row.id).await
 }
 

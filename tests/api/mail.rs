@@ -93,6 +93,7 @@ async fn the_default_mailer_writes_eml_files_under_the_data_dir() {
     let state = app.state().clone();
     let mail = aftercare::email::templates::render(
         "invitation",
+        aftercare::i18n::Lang::En,
         "someone@glow.example",
         aftercare::email::templates::InvitationContext {
             clinic_name: "Glow",

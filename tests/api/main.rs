@@ -14,6 +14,7 @@ mod errors;
 mod helpers;
 mod interop;
 mod invitations;
+mod language;
 mod mail;
 mod matrix;
 mod operations;
