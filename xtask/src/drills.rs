@@ -444,6 +444,15 @@ fn drain_drill(rt: &Runtime, args: &Args, bin: &Path, kill: bool) -> anyhow::Res
     let received = bed.sink.received_with("reminder-");
     let last_first = received.values().filter_map(|got| got.first().map(|r| r.at)).max();
     let drain = last_first.map_or(Duration::ZERO, |at| at.saturating_duration_since(t0));
+    let first = received.values().filter_map(|got| got.first().map(|r| r.at)).min();
+    if let (Some(first), Some(last)) = (first, last_first) {
+        // The wait for the replicas' next tick, then the sending itself.
+        report.notes.push(format!(
+            "first reminder accepted {} after they became due (the next tick), the last {} after the first",
+            secs(first.saturating_duration_since(t0)),
+            secs(last.saturating_duration_since(first))
+        ));
+    }
     let (reminders, alerts, by_status) = bed.tallies()?;
     report.notes.push(format!("reminder rows at the end: {by_status:?}"));
     let per_replica: Vec<String> = (0..bed.replicas.len()).map(|k| bed.sink.port_count(k).to_string()).collect();
