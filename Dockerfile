@@ -8,6 +8,8 @@ COPY migrations ./migrations
 COPY templates ./templates
 COPY openapi ./openapi
 COPY benches ./benches
+# The workspace member of project tasks (cargo xtask); not built here, but cargo reads its manifest.
+COPY xtask ./xtask
 RUN cargo build --release --locked && strip target/release/aftercare
 
 # Runtime stage: a small Debian with CA certificates, running as an unprivileged user.

@@ -2,17 +2,21 @@
 //! null transport and to a loopback SMTP sink, each as a ratio of a raw claim loop on the same
 //! database (the dispatcher's claim statement — `FOR UPDATE SKIP LOCKED` on PostgreSQL — then one
 //! UPDATE per row, nothing rendered or sent), and the cost of one dispatcher tick with 10
-//! thousand vs 1 million stored reminders, with the claim's query plan.
+//! thousand vs 1 million stored reminders, with the claim's query plan; and the drain target of
+//! issue 24: 2,500 reminders that become due at once, sent by three dispatchers (three app
+//! states with their schedulers, default settings) on the same database to a loopback SMTP sink,
+//! timed from the insert until the sink has them all (target: under 20 s).
 //!
 //! ```sh
 //! cargo bench --bench dispatch                                   # SQLite in a temp dir
 //! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench dispatch
-//! BENCH_SCENARIO=tick cargo bench --bench dispatch               # or `throughput`; default both
+//! BENCH_SCENARIO=tick cargo bench --bench dispatch               # or `throughput`, `drain`; default all
 //! ```
 //!
 //! Sizes: `BENCH_N` (due reminders per null-transport run; 5,000 on SQLite, 20,000 on
 //! PostgreSQL), `BENCH_SMTP_N` (per SMTP run; 5,000), `BENCH_RUNS` (3), `BENCH_TICK_REPS` (7),
-//! `BENCH_BIG` (1,000,000 stored reminders).
+//! `BENCH_BIG` (1,000,000 stored reminders), `BENCH_DRAIN_N` (2,500 due in the drain scenario),
+//! `BENCH_DRAIN_REPLICAS` (3).
 //!
 //! The tick is measured on a new pool (connections that read the statistics of the table as it
 //! is) and, on SQLite, also on a pool whose connections read them during a backlog: see
@@ -73,8 +77,8 @@ fn main() -> anyhow::Result<()> {
         .or_else(|| std::env::var("BENCH_SCENARIO").ok())
         .unwrap_or_else(|| "all".into());
     anyhow::ensure!(
-        matches!(scenario.as_str(), "all" | "throughput" | "tick"),
-        "unknown scenario `{scenario}` (all, throughput, tick)"
+        matches!(scenario.as_str(), "all" | "throughput" | "tick" | "drain"),
+        "unknown scenario `{scenario}` (all, throughput, tick, drain)"
     );
     let target = Target::create(admin_url.as_deref(), "bench", "BENCH_DATABASE_URL")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -128,7 +132,7 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
     // State (and its SMTP pool) is dropped inside the runtime.
     let _runtime = rt.enter();
     let mut rows = Vec::new();
-    if scenario != "tick" {
+    if scenario == "all" || scenario == "throughput" {
         let sink = rt.block_on(SmtpSink::start())?;
         let smtp_state = rt.block_on(build_state(target.settings(Some(sink.url())), Overrides::default()))?;
         // The references, on the same database: the same claim with each row then marked sent
@@ -192,7 +196,13 @@ fn run(rt: &Runtime, target: &Target, scenario: &str) -> anyhow::Result<Vec<Row>
         }
     }
 
-    if scenario != "throughput" {
+    if scenario == "all" || scenario == "drain" {
+        let n = env_n("BENCH_DRAIN_N", 2_500)?.max(1);
+        let replicas = env_n("BENCH_DRAIN_REPLICAS", 3)?.max(1);
+        rows.extend(drain_target(rt, target, &null_state, &mut seed, n, replicas, runs)?);
+    }
+
+    if scenario == "all" || scenario == "tick" {
         let stale = match target.backend {
             Backend::Sqlite => Some(stale_pool(rt, target, &mut seed, &fx, now)?),
             Backend::Postgres => None,
@@ -462,6 +472,114 @@ async fn drain(state: &AppState) -> anyhow::Result<DispatchReport> {
         total.failed += r.failed;
         total.lost_lease += r.lost_lease;
     }
+}
+
+/// The drain target (issue 24): `n` reminders become due at once (spread over enough patients
+/// that none reaches the default daily cap) before `replicas` dispatchers, each an app state
+/// with its scheduler and the default settings, sending to one loopback SMTP sink. Timed from the
+/// insert until the sink has every message and no row is waiting; median of `runs`.
+fn drain_target(
+    rt: &Runtime,
+    target: &Target,
+    null_state: &AppState,
+    seed: &mut DbConnection,
+    n: u32,
+    replicas: u32,
+    runs: u32,
+) -> anyhow::Result<Vec<Row>> {
+    let patients = (n as usize).div_ceil(8).max(300);
+    let now = Utc::now().trunc_subsecs(0);
+    let spec = FixtureSpec {
+        prefix: "drain",
+        admin_email: "admin@drain.example",
+        password: "correct horse battery staple",
+        patients,
+        consent_kinds: &["email_reminders"],
+    };
+    let fx = seed_fixture(null_state, seed, now, &spec)?;
+    let sink = rt.block_on(SmtpSink::start())?;
+    let mut dispatchers = Vec::new();
+    for _ in 0..replicas {
+        // The defaults, but for the database, the sink and a JWT secret.
+        let mut s = target.base_settings();
+        s.server.bind = "127.0.0.1:0".into();
+        s.auth.jwt_secret = Some(SecretString::from("bench-secret-bench-secret-bench-secret!"));
+        s.mail.smtp_url = Some(SecretString::from(sink.url()));
+        let state = rt.block_on(build_state(s, Overrides::default()))?;
+        let scheduler = rt.block_on(aftercare::jobs::start_scheduler(state.clone()))?;
+        dispatchers.push((state, scheduler));
+    }
+    let d = &dispatchers.first().context("no dispatcher")?.0.settings.dispatch;
+    let settings = format!(
+        "tick {} s, batch {}, concurrency {}, lease {} s, pool {}",
+        d.tick_secs, d.batch_size, d.concurrency, d.lease_secs, dispatchers[0].0.settings.database.pool_size
+    );
+    let mut times = Vec::new();
+    for i in 1..=runs {
+        clear_reminders(seed)?;
+        let before = sink.count();
+        let now = Utc::now().trunc_subsecs(0);
+        common::insert_due(seed, &fx, "drain", "drain-", patients, n, now)?;
+        let t = Instant::now();
+        loop {
+            if sink.count() - before >= n as usize && pending(seed)? == 0 {
+                break;
+            }
+            anyhow::ensure!(
+                t.elapsed() < StdDuration::from_secs(300),
+                "drain: {} of {n} sent after 300 s",
+                sink.count() - before
+            );
+            std::thread::sleep(StdDuration::from_millis(20));
+        }
+        let elapsed = t.elapsed();
+        let got = sink.count() - before;
+        let sent = count_sent(seed)?;
+        anyhow::ensure!(
+            got == n as usize && sent == i64::from(n),
+            "drain: the sink got {got}, {sent} rows sent, of {n}"
+        );
+        println!(
+            "[{}] drain, run {i}: {n} due before {replicas} dispatchers ({settings}): all sent in {elapsed:.2?} = {:.0}/s",
+            target.label(),
+            f64::from(n) / elapsed.as_secs_f64()
+        );
+        times.push(elapsed);
+    }
+    for (state, mut scheduler) in dispatchers {
+        rt.block_on(scheduler.shutdown())?;
+        drop(state);
+    }
+    clear_reminders(seed)?;
+    let median = median_duration(&mut times);
+    let verdict = if median < StdDuration::from_secs(20) { "met" } else { "MISSED" };
+    Ok(vec![(
+        format!("drain: {n} due, {replicas} dispatchers, defaults"),
+        format!("{:.1} s (< 20 s {verdict})", median.as_secs_f64()),
+    )])
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count_where(seed: &mut DbConnection, condition: &str) -> anyhow::Result<i64> {
+    let sql = format!("SELECT COUNT(*) AS n FROM reminders WHERE {condition}");
+    let rows: Vec<Count> = match seed {
+        DbConnection::Postgres(c) => diesel::sql_query(sql).load(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql).load(c)?,
+    };
+    Ok(rows.first().map_or(0, |c| c.n))
+}
+
+fn pending(seed: &mut DbConnection) -> anyhow::Result<i64> {
+    count_where(seed, "status IN ('scheduled', 'sending')")
+}
+
+fn count_sent(seed: &mut DbConnection) -> anyhow::Result<i64> {
+    count_where(seed, "status = 'sent'")
 }
 
 struct TickCost {

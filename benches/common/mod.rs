@@ -254,3 +254,59 @@ pub fn seed_fixture(
     })?;
     Ok(Fixture { clinic_id, protocol_id })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Due reminders in bulk.
+
+/// `count` scheduled reminders of the fixture `prefix` (ids `<id_prefix>NNNNNNNNNN`, numbers
+/// `1..=count`), reminder `i` on patient `<prefix>-p-(i % patients)` and due `60 + i` seconds
+/// before `now` (so consecutive claims fall on different patients), in one statement
+/// (`generate_series` on PostgreSQL, a recursive CTE on SQLite).
+pub fn insert_due(
+    conn: &mut DbConnection,
+    fx: &Fixture,
+    prefix: &str,
+    id_prefix: &str,
+    patients: usize,
+    count: u32,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    let pg = matches!(conn, DbConnection::Postgres(_));
+    let base = to_db(now).format("%Y-%m-%d %H:%M:%S").to_string();
+    let (instant, generator, source, id, now_lit) = if pg {
+        (
+            format!("(TIMESTAMP '{base}' - (60 + i) * INTERVAL '1 second')"),
+            String::new(),
+            format!("generate_series(1, {count}) AS g(i)"),
+            format!("'{id_prefix}' || lpad(CAST(i AS TEXT), 10, '0')"),
+            format!("TIMESTAMP '{base}'"),
+        )
+    } else {
+        (
+            format!("strftime('%Y-%m-%d %H:%M:%S', '{base}', CAST(-(60 + i) AS TEXT) || ' seconds')"),
+            format!("WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {count}) "),
+            "g".to_owned(),
+            format!("'{id_prefix}' || printf('%010d', i)"),
+            format!("'{base}'"),
+        )
+    };
+    let sql = format!(
+        "{generator}INSERT INTO reminders (id, clinic_id, patient_id, session_id, protocol_id, step_key, occurrence, \
+         kind, planned_at, due_at, status, attempts, status_reason, last_error, sent_at, done_at, created_at, \
+         updated_at) \
+         SELECT {id}, '{clinic}', '{prefix}-p-' || CAST(i % {patients} AS TEXT), \
+         '{prefix}-s-' || CAST(i % {patients} AS TEXT), '{protocol}', 'first_day_care', i, 'avoid', {instant}, \
+         {instant}, 'scheduled', 0, NULL, NULL, NULL, NULL, {now_lit}, {now_lit} FROM {source}",
+        clinic = fx.clinic_id,
+        protocol = fx.protocol_id,
+    );
+    let inserted = match conn {
+        DbConnection::Postgres(c) => diesel::sql_query(sql).execute(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
+    };
+    anyhow::ensure!(inserted == count as usize, "inserted {inserted} of {count} reminders");
+    Ok(())
+}

@@ -6,7 +6,10 @@ pub mod templates;
 
 use std::{
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -53,6 +56,8 @@ pub enum Mailer {
         /// Bounds the whole exchange (connect, every command, the message), not only each read:
         /// a server that answers a byte at a time would otherwise hold a send for ever.
         timeout: Duration,
+        /// Set when [`Mailer::answers_again`] found the server not answering.
+        unanswered: Arc<AtomicBool>,
     },
     File {
         transport: AsyncFileTransport<Tokio1Executor>,
@@ -81,7 +86,7 @@ impl Mailer {
                     .map_err(|e| anyhow::anyhow!("AFTERCARE__MAIL__SMTP_URL is unusable: {e}"))?
                     .timeout(Some(timeout))
                     .build();
-                Ok(Self::Smtp { transport, from, timeout })
+                Ok(Self::Smtp { transport, from, timeout, unanswered: Arc::default() })
             }
             None => {
                 let dir = settings.data_dir.join("mail");
@@ -123,6 +128,21 @@ impl Mailer {
     fn from(&self) -> &Mailbox {
         match self {
             Self::Smtp { from, .. } | Self::File { from, .. } | Self::Memory { from, .. } | Self::Null { from } => from,
+        }
+    }
+
+    /// Whether the mail server answers again after the previous call found it not answering
+    /// (SMTP only; the other transports are never down). It is asked with a NOOP on a pooled
+    /// connection or a new one, bounded by the mail timeout. A server that answers but refuses
+    /// messages is not "back": only one that did not answer at all can come back.
+    pub async fn answers_again(&self) -> bool {
+        let Self::Smtp { transport, timeout, unanswered, .. } = self else { return false };
+        let answers = matches!(tokio::time::timeout(*timeout, transport.test_connection()).await, Ok(Ok(true)));
+        if answers {
+            unanswered.swap(false, Ordering::AcqRel)
+        } else {
+            unanswered.store(true, Ordering::Release);
+            false
         }
     }
 

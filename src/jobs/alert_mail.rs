@@ -2,8 +2,10 @@
 //! (`alert_notifications`), under a lease like reminders. A transient mail failure is retried
 //! with backoff; when the attempts run out the row fails and the clinic gets a review alert that
 //! staff could not be reached (listed in the app, where admins look). An alert resolved before
-//! its email went needs no email. The scheduler runs this before the reminders on every tick, so
-//! a red flag raised while mail was down goes out on the first tick after it is back.
+//! its email went needs no email. The scheduler runs this before the reminders on every tick, and
+//! while an alert email waits out a backoff each pass asks the mail server whether it answers
+//! again, so a red flag raised while mail was down goes out on the first tick after it is back
+//! rather than when its backoff ends.
 
 use std::collections::HashMap;
 
@@ -61,6 +63,7 @@ struct Letter {
 
 /// Runs one pass at `now`.
 pub async fn deliver_alert_notifications(state: &AppState, now: DateTime<Utc>) -> Result<AlertMailReport, DbError> {
+    retry_now_if_mail_is_back(state, now).await?;
     let lease_until = now + Duration::seconds(state.settings.dispatch.lease_secs);
     let claimed = state
         .db
@@ -99,6 +102,24 @@ pub async fn deliver_alert_notifications(state: &AppState, now: DateTime<Utc>) -
         "alert mail pass"
     );
     Ok(report)
+}
+
+/// Alert emails waiting out a backoff become due now when the mail server answers again after not
+/// answering (one NOOP or connection per pass, bounded by the mail timeout, and only while some
+/// wait): a red flag reaches staff within a tick of mail coming back. Each retry still counts an
+/// attempt; a server that answers but refuses the message keeps the backoff.
+async fn retry_now_if_mail_is_back(state: &AppState, now: DateTime<Utc>) -> Result<(), DbError> {
+    let at = to_db(now);
+    let waiting = state.db.run(move |c| alert_notifications::count_waiting_to_retry(c, at)).await?;
+    if waiting == 0 || !state.mailer.answers_again().await {
+        return Ok(());
+    }
+    let due = state.db.write(move |c| -> Result<usize, DbError> { Ok(alert_notifications::retry_now(c, at)?) }).await?;
+    tracing::info!(
+        alert_mail.retry_now = due,
+        "the mail server answers again: alert emails waiting to retry are due now"
+    );
+    Ok(())
 }
 
 /// The alert, clinic and recipient of each claimed row (by notification id); a row whose alert

@@ -75,6 +75,28 @@ pub fn finish_claim(
     .map(|n| n == 1)
 }
 
+/// How many wait out the backoff of a retry at `now`: pending, tried before, due later.
+pub fn count_waiting_to_retry(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<i64> {
+    alert_notifications::table
+        .filter(alert_notifications::status.eq("pending"))
+        .filter(alert_notifications::attempts.gt(0))
+        .filter(alert_notifications::due_at.gt(now))
+        .count()
+        .get_result(conn)
+}
+
+/// Makes the ones waiting out a backoff due at `now`; how many.
+pub fn retry_now(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        alert_notifications::table
+            .filter(alert_notifications::status.eq("pending"))
+            .filter(alert_notifications::attempts.gt(0))
+            .filter(alert_notifications::due_at.gt(now)),
+    )
+    .set((alert_notifications::due_at.eq(now), alert_notifications::updated_at.eq(now)))
+    .execute(conn)
+}
+
 /// (alert, status, how many) for the given alerts: what their lists show.
 pub fn count_by_alert(conn: &mut DbConnection, alert_ids: &[String]) -> QueryResult<Vec<(String, String, i64)>> {
     alert_notifications::table

@@ -823,6 +823,72 @@ async fn a_red_flag_raised_while_smtp_is_down_reaches_every_staff_member_once_it
     assert_eq!(alerts["items"][0]["notification"], json!({"status": "sent", "sent": 1, "pending": 0, "failed": 0}));
 }
 
+/// A relay on `port` to the sink on `to` that can be switched off: while off it answers every
+/// connection `421` and drops the ones it was relaying (a mail server gone for maintenance).
+async fn switchable_relay(port: u16, to: u16) -> tokio::sync::watch::Sender<bool> {
+    use tokio::io::AsyncWriteExt;
+    let (up, watch) = tokio::sync::watch::channel(true);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let mut watch = watch.clone();
+            tokio::spawn(async move {
+                if !*watch.borrow() {
+                    let _ = inbound.write_all(b"421 4.3.2 service not available, closing\r\n").await;
+                    return;
+                }
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|up| !*up) => {}
+                    }
+                }
+            });
+        }
+    });
+    up
+}
+
+/// Issue 24's goal: a red flag raised while the mail server refuses connections reaches staff on
+/// the first pass after the server answers again, not when the email's backoff ends; a pass
+/// while it still refuses sends nothing and retries nothing early.
+#[tokio::test]
+async fn a_red_flag_raised_while_smtp_refuses_connections_goes_out_on_the_first_pass_after_it_answers() {
+    let sink = SmtpSink::start().await;
+    let port = closed_port();
+    let up = switchable_relay(port, sink.port).await;
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        s.mail.timeout_secs = 2;
+    })
+    .await;
+    let (_staff, patient) = treated_over_smtp(&app, &sink).await;
+    let urgent = |m: &String| m.contains("Subject: Urgent");
+    up.send_replace(false);
+
+    let body = json!({"redness": 3, "swelling": 2, "pain": 6, "itch": 1, "red_flags": ["pus"]});
+    let c = ok(app.post("/api/v1/me/checkins", &body, Some(&patient)).await, 201).await;
+    assert_eq!(c["alerts_raised"], 1);
+    let down = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(down, AlertMailReport { claimed: 1, retried: 1, ..Default::default() });
+
+    // A tick later the server still refuses: the email keeps its backoff.
+    app.clock.advance(Duration::seconds(5));
+    let still = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(still, AlertMailReport::default());
+    assert!(!sink.received().iter().any(urgent));
+
+    // It answers again: the next pass sends the email at once, well before its backoff ends.
+    up.send_replace(true);
+    app.clock.advance(Duration::seconds(5));
+    let back = deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap();
+    assert_eq!(back, AlertMailReport { claimed: 1, sent: 1, ..Default::default() });
+    assert_eq!(sink.received().into_iter().filter(urgent).count(), 1);
+    app.clock.advance(Duration::seconds(5));
+    assert_eq!(deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap(), AlertMailReport::default());
+    assert_eq!(sink.received().into_iter().filter(urgent).count(), 1, "sent once");
+}
+
 /// When a staff member's address is refused for good, the alert shows it and the clinic gets a
 /// review alert in the app that staff could not be reached.
 #[tokio::test]
