@@ -849,7 +849,6 @@ impl Replica {
         }
         let level = std::env::var("DRILLS_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
         let settings: Vec<(&str, String)> = vec![
-            ("AFTERCARE_CONFIG", dir.join("none.toml").display().to_string()),
             ("DATABASE_URL", db_url.to_owned()),
             ("AFTERCARE__DATA_DIR", dir.display().to_string()),
             ("AFTERCARE__SERVER__BIND", format!("127.0.0.1:{port}")),
