@@ -659,7 +659,6 @@ impl ServerProcess {
             .arg("serve")
             .env_clear()
             .current_dir(target.dir.path())
-            .env("AFTERCARE_CONFIG", target.dir.path().join("none.toml"))
             .env("DATABASE_URL", &target.url)
             .env("AFTERCARE__DATA_DIR", target.dir.path())
             .env("AFTERCARE__SERVER__BIND", format!("127.0.0.1:{port}"))

@@ -399,9 +399,28 @@ impl Default for LogSettings {
 
 impl Settings {
     /// Loads the layers from the process environment and the optional config file.
+    ///
+    /// `aftercare.toml` is optional; a file named by `AFTERCARE_CONFIG` must exist (a typo in
+    /// the name would otherwise run with defaults). A file that is not valid TOML is named with
+    /// the line and column of the mistake.
     pub fn load() -> anyhow::Result<Self> {
-        let file = std::env::var("AFTERCARE_CONFIG").unwrap_or_else(|_| "aftercare.toml".into());
-        Self::figment(Path::new(&file)).extract::<Settings>().map_err(describe)?.validated()
+        let named = std::env::var_os("AFTERCARE_CONFIG");
+        Self::load_from(named.as_deref().map(Path::new))
+    }
+
+    fn load_from(named: Option<&Path>) -> anyhow::Result<Self> {
+        let file = match named {
+            Some(file) => {
+                anyhow::ensure!(
+                    file.is_file(),
+                    "AFTERCARE_CONFIG names the file {}, which does not exist (or is not a file)",
+                    file.display()
+                );
+                file
+            }
+            None => Path::new("aftercare.toml"),
+        };
+        Self::figment(file).extract::<Settings>().map_err(describe)?.validated()
     }
 
     fn figment(file: &Path) -> Figment {
@@ -537,6 +556,10 @@ fn describe(err: figment::Error) -> anyhow::Error {
     let lines: Vec<String> = err
         .into_iter()
         .map(|e| {
+            if let Some(figment::Source::File(file)) = e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                let key = if e.path.is_empty() { String::new() } else { format!(" `{}`", e.path.join(".")) };
+                return format!("{}{key}: {}", file.display(), toml_message(&e.kind.to_string()));
+            }
             let name = match e.path.as_slice() {
                 [] => "a setting".to_owned(),
                 [one] if one.eq_ignore_ascii_case("database") => "DATABASE_URL".to_owned(),
@@ -546,6 +569,15 @@ fn describe(err: figment::Error) -> anyhow::Error {
         })
         .collect();
     anyhow::anyhow!("invalid setting {}", lines.join("; "))
+}
+
+/// toml's message without its source excerpt: "TOML parse error at line 2, column 8: invalid
+/// table header" (the excerpt's lines hold `|`, and the whole would be folded onto one line).
+fn toml_message(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('|') && *l != "^");
+    let first = lines.next().unwrap_or_default().to_owned();
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() { first } else { format!("{first}: {}", rest.join(" ")) }
 }
 
 #[cfg(unix)]
@@ -615,6 +647,31 @@ mod tests {
         let mut s = Settings::default();
         s.mail.smtp_url = Some(SecretString::from("http://x"));
         assert!(s.validated().unwrap_err().to_string().contains("SMTP_URL"));
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        figment::Jail::expect_with(|_| {
+            let err = Settings::load_from(Some(Path::new("no-such-aftercare.toml"))).unwrap_err().to_string();
+            assert!(err.contains("AFTERCARE_CONFIG") && err.contains("no-such-aftercare.toml"), "{err}");
+            // Without AFTERCARE_CONFIG, aftercare.toml is optional.
+            assert!(Settings::load_from(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_broken_config_file_is_named_with_its_line() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("broken.toml", "[server]\nbind = \"127.0.0.1:9000\"\n[auth\nissuer = \"x\"\n")?;
+            let err = Settings::load_from(Some(Path::new("broken.toml"))).unwrap_err().to_string();
+            assert!(err.contains("broken.toml") && err.contains("line 3"), "{err}");
+            assert!(!err.contains('|'), "the excerpt is left out: {err}");
+            jail.create_file("unknown.toml", "[server]\nbnd = \"127.0.0.1:9000\"\n")?;
+            let err = Settings::load_from(Some(Path::new("unknown.toml"))).unwrap_err().to_string();
+            assert!(err.contains("unknown.toml") && err.contains("bnd"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -31,9 +31,22 @@ pub const WAITING_LINES: usize = 16_384;
 /// The writer thread's guard: dropping it writes the lines still waiting.
 static WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
 
+/// The filter of a configured level: tokio-cron-scheduler logs its start-up ("Uninited", "Job
+/// creator created" once per job) at INFO, which is noise to an operator; it is shown from WARN
+/// unless the level is `debug`/`trace` or names the crate itself. `RUST_LOG`, when set, wins.
+pub fn filter_directives(level: &str) -> String {
+    let verbose = matches!(level.trim().to_ascii_lowercase().as_str(), "debug" | "trace");
+    if verbose || level.contains("tokio_cron_scheduler") {
+        level.to_owned()
+    } else {
+        format!("{level},tokio_cron_scheduler=warn")
+    }
+}
+
 /// Installs the global subscriber once; later calls are ignored (tests build many apps).
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter_directives(&settings.level)));
     let (writer, guard) = NonBlockingBuilder::default()
         .thread_name("log-writer")
         .buffered_lines_limit(WAITING_LINES)
@@ -120,6 +133,26 @@ mod tests {
         let subscriber = Registry::default().with(json_lines(out.clone()));
         tracing::subscriber::with_default(subscriber, log);
         out.taken()
+    }
+
+    #[test]
+    fn the_schedulers_start_up_lines_are_below_the_default_level() {
+        let lines = Lines::default();
+        let subscriber =
+            Registry::default().with(EnvFilter::new(filter_directives("info"))).with(json_lines(lines.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "tokio_cron_scheduler::job_scheduler", "Job creator created");
+            tracing::warn!(target: "tokio_cron_scheduler::job_scheduler", "a job failed");
+            tracing::info!("scheduler started");
+        });
+        let messages: Vec<String> = lines
+            .taken()
+            .iter()
+            .map(|l| without_timestamp(l).1["message"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(messages, ["a job failed", "scheduler started"]);
+        assert_eq!(filter_directives("debug"), "debug", "a debugging operator sees everything");
+        assert_eq!(filter_directives("warn"), "warn,tokio_cron_scheduler=warn");
     }
 
     fn without_timestamp(line: &str) -> (String, Value) {

@@ -52,6 +52,7 @@ for spec in $paths; do
     url="sqlite://$dir/aftercare.db"
   fi
   port=$((20000 + RANDOM % 20000))
+  : >"$dir/none.toml" # AFTERCARE_CONFIG must name a file that exists (an empty one: no settings)
   env -i PATH="$PATH" AFTERCARE_CONFIG="$dir/none.toml" DATABASE_URL="$url" \
     AFTERCARE__DATA_DIR="$dir" AFTERCARE__SERVER__BIND="127.0.0.1:$port" AFTERCARE__SERVER__WORKERS=2 \
     AFTERCARE__AUTH__JWT_SECRET='bench-secret-bench-secret-bench-secret!' \

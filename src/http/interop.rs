@@ -61,6 +61,28 @@ pub async fn get_my_fhir(state: web::Data<AppState>, user: AuthUser) -> ApiResul
     fhir_response(&state, &user, patient).await
 }
 
+/// What this server offers as FHIR R4 (public): a `CapabilityStatement` naming the record
+/// export operations and the check-in Questionnaire.
+#[utoipa::path(get, path = "/api/v1/fhir/metadata", tag = "interop", responses(
+    (status = 200, description = "FHIR R4 CapabilityStatement", body = Object, content_type = "application/fhir+json")))]
+pub async fn get_fhir_metadata(state: web::Data<AppState>) -> HttpResponse {
+    let statement =
+        fhir::capability_statement(&state.settings.server.public_url, env!("CARGO_PKG_VERSION"), state.now());
+    HttpResponse::Ok().content_type("application/fhir+json").body(statement.to_string())
+}
+
+/// The check-in as a FHIR R4 `Questionnaire` (public): its canonical URL is this address, and
+/// every check-in's `QuestionnaireResponse` in a record bundle names it.
+#[utoipa::path(get, path = "/api/v1/fhir/Questionnaire/aftercare-checkin", tag = "interop", responses(
+    (status = 200, description = "FHIR R4 Questionnaire", body = Object, content_type = "application/fhir+json")))]
+pub async fn get_checkin_questionnaire(state: web::Data<AppState>) -> HttpResponse {
+    let questionnaire = fhir::checkin_questionnaire(&state.settings.server.public_url);
+    HttpResponse::Ok()
+        .content_type("application/fhir+json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(questionnaire.to_string())
+}
+
 /// A calendar subscription URL: shown once; calendar apps poll it without logging in.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CalendarFeedCreated {

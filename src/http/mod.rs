@@ -79,6 +79,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/screenings/{id}/override").route(web::post().to(courses::override_screening)))
                 .service(web::resource("/scales").route(web::get().to(photos::list_scales)))
+                .service(
+                    web::scope("/fhir")
+                        .service(web::resource("/metadata").route(web::get().to(interop::get_fhir_metadata)))
+                        .service(
+                            web::resource("/Questionnaire/aftercare-checkin")
+                                .route(web::get().to(interop::get_checkin_questionnaire)),
+                        ),
+                )
                 .service(web::resource("/alerts").route(web::get().to(alerts::list_alerts)))
                 .service(web::resource("/alerts/{id}/resolve").route(web::post().to(alerts::resolve_alert)))
                 .service(
@@ -158,6 +166,7 @@ fn me_routes() -> actix_web::Scope {
         )
         .service(web::resource("/scores").route(web::post().to(photos::create_my_score)))
         .service(web::resource("/progress").route(web::get().to(photos::get_my_progress)))
+        .service(web::resource("/progress/chart.svg").route(web::get().to(photos::get_my_progress_chart_svg)))
         .service(web::resource("/fhir").route(web::get().to(interop::get_my_fhir)))
         .service(web::resource("/export").route(web::get().to(interop::get_my_export)))
         .service(web::resource("/calendar.ics").route(web::get().to(interop::get_calendar)))

@@ -356,6 +356,10 @@ pub async fn get_my_progress(state: web::Data<AppState>, user: AuthUser) -> ApiR
 async fn chart_for(state: &AppState, user: &AuthUser, id: &str, png: bool) -> ApiResult<HttpResponse> {
     user.require_staff().map_err(|_| ApiError::not_found())?;
     let progress = scores::progress_of(state, user, Some(id)).await?;
+    render_chart(state, progress, png).await
+}
+
+async fn render_chart(state: &AppState, progress: scores::ProgressView, png: bool) -> ApiResult<HttpResponse> {
     let permit = state.heavy.clone().acquire_owned().await.map_err(ApiError::internal)?;
     let rendered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -381,6 +385,19 @@ pub async fn get_progress_chart_svg(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     chart_for(&state, &user, &id, false).await
+}
+
+/// The caller's own progress chart as SVG (patients): the same chart their clinic sees, with
+/// a legend, the sessions marked and a text description for screen readers.
+#[utoipa::path(get, path = "/api/v1/me/progress/chart.svg", tag = "me", security(("bearer" = [])),
+    responses((status = 200, description = "SVG", content_type = "image/svg+xml"),
+    (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_my_progress_chart_svg(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    if user.role.is_staff() {
+        return Err(ApiError::not_found());
+    }
+    let progress = scores::progress_of(&state, &user, None).await?;
+    render_chart(&state, progress, false).await
 }
 
 /// The progress chart as PNG.

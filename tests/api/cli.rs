@@ -18,7 +18,8 @@ fn aftercare(dir: &std::path::Path, database_url: Option<&str>) -> Command {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AFTERCARE__DATA_DIR", dir)
-        .env("AFTERCARE_CONFIG", dir.join("absent.toml"))
+        // No aftercare.toml there: the defaults and the environment only.
+        .current_dir(dir)
         .env("AFTERCARE__LOG__LEVEL", "warn");
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
@@ -68,6 +69,16 @@ async fn a_new_user_creates_an_admin_serves_logs_in_and_stops_the_server() {
     assert!(tokens["access_token"].is_string() && tokens["refresh_token"].is_string());
     // The generated JWT secret is kept under the data dir.
     assert!(dir.path().join("jwt_secret").exists());
+
+    // The container health check: ready with the server up, on its configured bind or a URL.
+    let check = aftercare(dir.path(), db)
+        .env("AFTERCARE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = aftercare(dir.path(), db).args(["healthcheck", "--url", &format!("{base}/readyz")]).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
 
     let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(killed.success());
@@ -175,4 +186,70 @@ fn the_openapi_command_prints_the_committed_document() {
         committed,
         "run `cargo run -- openapi --output openapi/openapi.json`"
     );
+}
+
+/// `aftercare healthcheck` against `url`: its exit code, stderr and how long it took.
+fn healthcheck(url: &str) -> (Option<i32>, String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = aftercare(dir.path(), None).args(["healthcheck", "--url", url]).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), started.elapsed())
+}
+
+#[test]
+fn the_healthcheck_fails_on_a_closed_port_a_silent_server_and_a_non_200() {
+    let (code, stderr, _) = healthcheck(&format!("http://127.0.0.1:{}/readyz", free_port()));
+    assert_eq!(code, Some(1), "closed port: {stderr}");
+    assert!(stderr.starts_with("error: cannot connect"), "{stderr}");
+
+    // Accepts the connection and never answers: the check gives up within its timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/readyz", silent.local_addr().unwrap());
+    let (code, stderr, took) = healthcheck(&url);
+    assert_eq!(code, Some(1), "silent server: {stderr}");
+    assert!(took < Duration::from_secs(5), "bounded: took {took:?}");
+
+    // Answers 503 (not ready): unhealthy.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/readyz", busy.local_addr().unwrap());
+    let answer = std::thread::spawn(move || {
+        let (mut conn, _) = busy.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 512];
+        while !request.ends_with(b"\r\n\r\n") {
+            let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+            assert!(n > 0, "the request ends with an empty line");
+            request.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    let (code, stderr, _) = healthcheck(&url);
+    let request = answer.join().unwrap();
+    assert!(request.starts_with("GET /readyz HTTP/1.1\r\n") && request.contains("\r\nHost: 127.0.0.1:"), "{request}");
+    assert_eq!(code, Some(1), "503: {stderr}");
+    assert!(stderr.contains("503"), "{stderr}");
+}
+
+#[test]
+fn create_admin_help_describes_each_flag() {
+    let out = Command::new(BIN).args(["create-admin", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, words) in [("--clinic <NAME>", "clinic's name"), ("--email <ADDRESS>", "email address")] {
+        let line = help.lines().find(|l| l.trim_start().starts_with(flag)).unwrap_or_else(|| panic!("{flag}: {help}"));
+        assert!(line.contains(words), "{flag} is described: {line}");
+    }
+    assert!(help.contains("AFTERCARE_ADMIN_PASSWORD"), "{help}");
+}
+
+#[test]
+fn a_missing_or_broken_config_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("aftercare-typo.toml");
+    fails_fast_naming(&[("AFTERCARE_CONFIG", missing.to_str().unwrap())], "aftercare-typo.toml");
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[server]\nbind = \"127.0.0.1:9000\"\nworkers = \n").unwrap();
+    fails_fast_naming(&[("AFTERCARE_CONFIG", broken.to_str().unwrap())], "broken.toml");
+    fails_fast_naming(&[("AFTERCARE_CONFIG", broken.to_str().unwrap())], "line 3");
 }

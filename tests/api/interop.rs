@@ -145,8 +145,41 @@ async fn a_record_becomes_a_self_contained_fhir_r4_bundle() {
     assert!(!sent.is_empty(), "reminders sent by now appear as Communication");
     let requests = resources(&bundle, "CommunicationRequest");
     assert!(requests.iter().any(|r| r["status"] == "active") && requests.iter().any(|r| r["status"] == "completed"));
+    // The check-in answers the published Questionnaire, on the API's ranges, with its codes.
+    let questionnaire = ok(app.get("/api/v1/fhir/Questionnaire/aftercare-checkin", None).await, 200).await;
+    keep("questionnaire-checkin.json", questionnaire.to_string().as_bytes());
     let qr = resources(&bundle, "QuestionnaireResponse")[0];
-    assert_eq!(qr["item"][0], json!({"linkId": "redness", "text": "Redness (0-10)", "answer": [{"valueInteger": 3}]}));
+    assert_eq!(
+        qr["questionnaire"],
+        format!("{}|{}", questionnaire["url"].as_str().unwrap(), questionnaire["version"].as_str().unwrap())
+    );
+    assert!(questionnaire["url"].as_str().unwrap().ends_with("/api/v1/fhir/Questionnaire/aftercare-checkin"));
+    assert_eq!(
+        qr["item"][0],
+        json!({"linkId": "redness", "text": "Redness (0-4: none, faint, mild, moderate, severe)",
+               "answer": [{"valueCoding": {"system": "urn:aftercare:checkin-redness", "code": "3", "display": "Moderate"}}]})
+    );
+    let texts: Vec<&str> = qr["item"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap()).collect();
+    assert!(texts.iter().all(|t| !t.contains("0-10") || t.starts_with("Pain")), "{texts:?}");
+    for item in qr["item"].as_array().unwrap() {
+        let asked = questionnaire["item"].as_array().unwrap().iter().find(|q| q["linkId"] == item["linkId"]).unwrap();
+        assert_eq!(item["text"], asked["text"]);
+        for answer in item["answer"].as_array().unwrap() {
+            if let Some(coding) = answer.get("valueCoding") {
+                let offered = asked["answerOption"].as_array().unwrap().iter().any(|o| {
+                    o["valueCoding"]["system"] == coding["system"] && o["valueCoding"]["code"] == coding["code"]
+                });
+                assert!(offered, "{coding} is one of the options of {}", item["linkId"]);
+            }
+        }
+    }
+    assert_eq!(qr["item"][4]["answer"][0]["valueCoding"]["display"], "Pus or yellow crust");
+    // Standard codes where they exist: SNOMED CT body sites, UCUM scores with readable names.
+    assert_eq!(procedure["bodySite"][0]["coding"][0]["system"], "http://snomed.info/sct");
+    assert_eq!(procedure["bodySite"][0]["coding"][0]["code"], "60819002");
+    assert_eq!(gais["code"]["text"], "Global Aesthetic Improvement Scale (version 1), 1 to 5");
+    assert_eq!(gais["valueQuantity"]["system"], "http://unitsofmeasure.org");
+    assert_eq!(gais["valueQuantity"]["code"], "{score}");
     assert!(resources(&bundle, "Flag").iter().any(|f| f["status"] == "active"));
     let consents = resources(&bundle, "Consent");
     assert_eq!(consents.len(), 2);
@@ -378,4 +411,34 @@ async fn erasure_removes_the_patient_and_their_photo_files_and_keeps_a_de_identi
     assert!(items.iter().any(|e| e["action"] == "erase"));
     let res = erase(json!({"confirm_patient_id": fx.pid}), fx.staff.clone()).await;
     assert_problem(res, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn the_fhir_capability_statement_and_questionnaire_are_public() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/api/v1/fhir/metadata", None).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/fhir+json");
+    let text = res.text().await.unwrap();
+    keep("capability-statement.json", text.as_bytes());
+    let statement: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (statement["resourceType"].as_str(), statement["fhirVersion"].as_str()),
+        (Some("CapabilityStatement"), Some("4.0.1"))
+    );
+    let rest = &statement["rest"][0];
+    let offered: Vec<&str> = rest["resource"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["Questionnaire", "Bundle"]);
+    let operations: Vec<&str> =
+        rest["operation"].as_array().unwrap().iter().map(|o| o["definition"].as_str().unwrap()).collect();
+    assert!(operations.iter().any(|d| d.ends_with("/api/v1/me/fhir")), "{operations:?}");
+    assert!(operations.iter().any(|d| d.ends_with("/api/v1/patients/{id}/fhir")), "{operations:?}");
+
+    let questionnaire = ok(app.get("/api/v1/fhir/Questionnaire/aftercare-checkin", None).await, 200).await;
+    assert_eq!(questionnaire["resourceType"], "Questionnaire");
+    // Its canonical URL is where it is served.
+    let url = questionnaire["url"].as_str().unwrap();
+    let path = url.split_once("/api/").map(|(_, p)| format!("/api/{p}")).unwrap();
+    assert_eq!(ok(app.get(&path, None).await, 200).await, questionnaire);
+    assert_eq!(app.get("/api/v1/fhir/Questionnaire/other", None).await.status(), 404);
 }

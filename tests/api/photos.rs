@@ -457,7 +457,7 @@ async fn progress_shows_each_scale_over_the_course_and_charts_render() {
     assert_eq!(png.headers()["content-type"], "image/png");
     let bytes = png.bytes().await.unwrap();
     let img = image::load_from_memory(&bytes).unwrap();
-    assert_eq!((img.width(), img.height()), (900, 2 * 220 + 40));
+    assert_eq!((img.width(), img.height()), (900, 2 * 240 + 40));
     if let Ok(dir) = std::env::var("CHART_OUT") {
         std::fs::write(std::path::Path::new(&dir).join("progress.png"), &bytes).unwrap();
     }
@@ -467,6 +467,31 @@ async fn progress_shows_each_scale_over_the_course_and_charts_render() {
         "not_found",
     )
     .await;
+
+    // The patient's own chart: the same scales, accessible, and theirs only.
+    let own = app.get("/api/v1/me/progress/chart.svg", Some(&patient)).await;
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.headers()["content-type"], "image/svg+xml");
+    let own = own.text().await.unwrap();
+    assert!(
+        own.contains(r#"role="img""#) && own.contains("<title id=\"chart-title\">"),
+        "{}",
+        &own[..300.min(own.len())]
+    );
+    assert!(own.contains("Global Aesthetic Improvement Scale rated by the clinician"), "the desc names the scale");
+    assert!(own.contains("Session 2") && own.contains("Treatment session"), "sessions are labelled");
+    if let Ok(dir) = std::env::var("CHART_OUT") {
+        std::fs::write(std::path::Path::new(&dir).join("progress.svg"), &own).unwrap();
+    }
+    assert_problem(app.get("/api/v1/me/progress/chart.svg", Some(&staff)).await, 404, "not_found").await;
+    let body = json!({"name": "Bob Roe", "email": "bob@x.example", "time_zone": "Europe/London"});
+    ok(app.post("/api/v1/patients", &body, Some(&staff)).await, 201).await;
+    let accept = json!({"token": app.invitation_token("bob@x.example"), "password": PASSWORD});
+    let other = access(&ok(app.post("/api/v1/auth/accept-invitation", &accept, None).await, 200).await);
+    let theirs = app.get("/api/v1/me/progress/chart.svg", Some(&other)).await;
+    assert_eq!(theirs.status(), 200);
+    let theirs = theirs.text().await.unwrap();
+    assert!(!theirs.contains("Global Aesthetic"), "another patient sees only their own (no) scores");
 }
 
 #[tokio::test]

@@ -83,6 +83,21 @@ fn the_compose_file_parses_and_uses_the_readme_setting_names() {
         .collect();
     assert!(mail_ports.iter().any(|p| p.ends_with(":1080")), "{mail_ports:?}");
     assert_eq!(env[&serde_yaml::Value::from("AFTERCARE__MAIL__SMTP_URL")], "smtp://mail:1025");
+    // Every service restarts, published ports are on loopback unless PUBLISH_ADDRESS says
+    // otherwise, and the app's health is its own `aftercare healthcheck` (exec form, no shell).
+    for (name, service) in services {
+        assert_eq!(service["restart"], "unless-stopped", "{name:?} restarts");
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            assert!(port.as_str().unwrap().starts_with("${PUBLISH_ADDRESS:-127.0.0.1}:"), "{name:?}: {port:?}");
+        }
+    }
+    let test: Vec<&str> = doc["services"]["app"]["healthcheck"]["test"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(test[..3], ["CMD", "aftercare", "healthcheck"]);
 }
 
 #[test]
@@ -97,6 +112,10 @@ fn the_dockerfile_is_multi_stage_and_runs_the_server() {
         assert!(text.contains(&format!("COPY {dir} ./{dir}")), "the Dockerfile copies {dir}/");
     }
     assert!(text.contains("COPY Cargo.toml Cargo.lock build.rs ./"), "the Dockerfile copies the build script");
+    // The health check runs the binary in exec form: debian-slim's /bin/sh (dash) has no /dev/tcp.
+    let check = text.lines().find(|l| l.starts_with("HEALTHCHECK ")).expect("a HEALTHCHECK");
+    assert!(check.contains(r#"CMD ["aftercare", "healthcheck""#), "{check}");
+    assert!(!check.contains("/bin/sh") && !check.contains("/dev/tcp"), "{check}");
 }
 
 /// The Markdown files of the project's documentation: the README and everything under `docs/`.
