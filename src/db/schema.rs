@@ -19,6 +19,18 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        deactivated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_resets (id) {
+        id -> Text,
+        account_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -53,6 +65,7 @@ diesel::table! {
 
 diesel::joinable!(accounts -> clinics (clinic_id));
 diesel::joinable!(refresh_tokens -> accounts (account_id));
+diesel::joinable!(password_resets -> accounts (account_id));
 diesel::joinable!(invitations -> clinics (clinic_id));
 
 diesel::table! {
@@ -452,6 +465,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clinics,
     invitations,
     refresh_tokens,
+    password_resets,
     protocols,
     reminders,
     checkins,

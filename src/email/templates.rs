@@ -31,7 +31,10 @@ const FILES: &[(&str, &str)] = template_files![
     "existing_account",
     "reminder",
     "urgent_alert",
-    "checkin_nudge"
+    "checkin_nudge",
+    "password_reset",
+    "password_changed",
+    "account_deleted"
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -100,6 +103,34 @@ pub struct InvitationContext<'a> {
 #[derive(Serialize)]
 pub struct ExistingAccountContext<'a> {
     pub clinic_name: &'a str,
+}
+
+/// What a password reset email says: the single-use link (and its token for an app) and when it
+/// expires.
+#[derive(Serialize)]
+pub struct PasswordResetContext<'a> {
+    pub clinic_name: &'a str,
+    pub reset_url: &'a str,
+    pub token: &'a str,
+    pub expires_at: &'a str,
+}
+
+/// What the notice says after a password was set: when, how (reset link or signed-in change),
+/// and where to go if it was not the owner.
+#[derive(Serialize)]
+pub struct PasswordChangedContext<'a> {
+    pub clinic_name: &'a str,
+    pub changed_at: &'a str,
+    pub by_reset: bool,
+    /// The page where a reset can be requested.
+    pub reset_url: &'a str,
+}
+
+/// What the confirmation of a patient's own account deletion says.
+#[derive(Serialize)]
+pub struct AccountDeletedContext<'a> {
+    pub clinic_name: &'a str,
+    pub deleted_at: &'a str,
 }
 
 #[cfg(test)]
@@ -215,6 +246,54 @@ mod tests {
         assert!(e.html.contains("Glow &amp; Co") && e.html.contains("already have"));
         for body in [&e.text, &e.html] {
             assert!(!body.contains("token") && !body.contains("http"), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_reset_email_carries_the_link_and_its_expiry_in_both_parts() {
+        let ctx = PasswordResetContext {
+            clinic_name: "Glow & Co",
+            reset_url: "http://127.0.0.1:8080/reset-password?token=abc",
+            token: "abc",
+            expires_at: "2026-11-25 10:00 UTC",
+        };
+        let e = render("password_reset", "jane@example.com", ctx).unwrap();
+        assert_eq!(e.subject, "Reset your Aftercare password");
+        assert!(e.text.contains("http://127.0.0.1:8080/reset-password?token=abc"), "{}", e.text);
+        assert!(e.html.contains("Glow &amp; Co") && e.text.contains("Glow & Co"));
+        for body in [&e.text, &e.html] {
+            assert!(body.contains("2026-11-25 10:00 UTC") && body.contains("ignore this email"), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_changed_notice_says_how_and_what_to_do_if_it_was_not_you() {
+        for by_reset in [true, false] {
+            let ctx = PasswordChangedContext {
+                clinic_name: "Glow",
+                changed_at: "2026-11-25 10:00 UTC",
+                by_reset,
+                reset_url: "http://127.0.0.1:8080/reset-password",
+            };
+            let e = render("password_changed", "jane@example.com", ctx).unwrap();
+            assert_eq!(e.subject, "Your Aftercare password was changed");
+            for body in [&e.text, &e.html] {
+                assert!(body.contains("If it was not you") && body.contains("signed out"), "{body}");
+                assert_eq!(body.contains("reset link sent to this address"), by_reset, "{body}");
+                assert!(!body.contains("token="), "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_deletion_confirmation_names_the_clinic_and_when() {
+        let ctx = AccountDeletedContext { clinic_name: "Glow", deleted_at: "2026-11-25 10:00 UTC" };
+        let e = render("account_deleted", "jane@example.com", ctx).unwrap();
+        assert_eq!(e.subject, "Your Aftercare account was deleted");
+        for body in [&e.text, &e.html] {
+            assert!(
+                body.contains("Glow") && body.contains("2026-11-25 10:00 UTC") && body.contains("cannot be undone")
+            );
         }
     }
 }

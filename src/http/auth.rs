@@ -1,8 +1,8 @@
-//! `/api/v1/auth/*`: login, token refresh, logout, accepting an invitation.
+//! `/api/v1/auth/*`: login, token refresh, logout, accepting an invitation, password reset.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
@@ -10,7 +10,7 @@ use crate::{
     http::extract::{Json, client_ip},
     services::{
         auth::{self, TokenResponse},
-        invitations,
+        invitations, password_reset,
     },
     state::AppState,
 };
@@ -100,4 +100,71 @@ pub async fn accept_invitation(
 ) -> ApiResult<web::Json<TokenResponse>> {
     use secrecy::ExposeSecret;
     invitations::accept(&state, body.token.expose_secret(), body.password).await.map(web::Json)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    #[schema(example = "jane@example.com")]
+    pub email: String,
+}
+
+/// The one answer to a reset request, whether or not the address has an account.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordResetAccepted {
+    pub message: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The token from the reset email (`/reset-password?token=…`).
+    #[schema(value_type = String)]
+    pub token: SecretString,
+    /// 10 to 256 characters, hard to guess (zxcvbn strength 3 or 4 of 4).
+    #[schema(value_type = String, format = Password, min_length = 10, max_length = 256)]
+    pub password: SecretString,
+}
+
+/// Asks for a password reset link by email.
+///
+/// Always 202 with the same body, in the same time, whether or not the address has an account;
+/// if it has an active one, an email with a link (`/reset-password?token=…`) that works once, for
+/// one hour, is sent after the answer. At most 3 such emails per account per hour. Rate-limited
+/// per client IP and per address (429 with `Retry-After`).
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = PasswordResetRequest, responses(
+    (status = 202, body = PasswordResetAccepted),
+    (status = 422, description = "Not an email address", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many attempts", body = crate::error::Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+))]
+pub async fn request_password_reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<PasswordResetRequest>,
+) -> ApiResult<HttpResponse> {
+    password_reset::request(&state, &body.email, &client_ip(&req)).await?;
+    Ok(HttpResponse::Accepted().json(PasswordResetAccepted {
+        message: "If an account uses this address, an email with a reset link is on its way. The link works once, for one hour.".to_owned(),
+    }))
+}
+
+/// Sets a new password with the token from a reset email.
+///
+/// Every login of the account ends (its refresh tokens and access tokens stop at once) and its
+/// other reset links close; the owner is told by email. Log in again with the new password. An
+/// unknown, expired or used token is 400 `invalid_reset_token`, one answer for all three; a
+/// password that breaks the rule is 422 naming it.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm, responses(
+    (status = 204, description = "The password is set; every session of the account has ended"),
+    (status = 400, description = "`invalid_reset_token`: unknown, expired or already used", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, description = "The password breaks the rule", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn confirm_password_reset(
+    state: web::Data<AppState>,
+    Json(body): Json<PasswordResetConfirm>,
+) -> ApiResult<HttpResponse> {
+    use secrecy::ExposeSecret;
+    password_reset::confirm(&state, body.token.expose_secret(), body.password).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,7 +1,8 @@
-//! `/api/v1/me`: who the caller is.
+//! `/api/v1/me`: who the caller is, their password, and (for patients) deleting the account.
 
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
@@ -10,9 +11,12 @@ use crate::{
     http::extract::{AuthUser, Json},
     repo::{accounts, clinics},
     services::{
+        account,
         audit::{self, Action},
+        auth::TokenResponse,
         consents::{self, ConsentChange, ConsentsView},
         courses::{self, CourseView},
+        export::ErasureReport,
         patients::{self, ProfileView, UpdateProfile},
         sessions::{self, SessionView},
     },
@@ -126,4 +130,69 @@ pub async fn list_my_courses(state: web::Data<AppState>, user: AuthUser) -> ApiR
 pub async fn list_my_sessions(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<SessionView>>> {
     let patient = patients::own(&state, &user).await?;
     Ok(web::Json(sessions::list_for_patient(&state, &user, &patient).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The password in use now.
+    #[schema(value_type = String, format = Password)]
+    pub current: SecretString,
+    /// 10 to 256 characters, hard to guess (zxcvbn strength 3 or 4 of 4), not the current one.
+    #[schema(value_type = String, format = Password, min_length = 10, max_length = 256)]
+    pub new: SecretString,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    /// The account's password: deleting cannot be undone.
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+/// Changes the caller's password.
+///
+/// Every login of the account ends, this one included: refresh tokens are revoked and access
+/// tokens refused at once, on every device. The answer holds the tokens of a new login, so the
+/// app that asked stays signed in by switching to them. Open reset links close; the owner is told
+/// by email. A wrong `current` is 403 `wrong_password`; a `new` that breaks the rule is 422.
+/// Rate-limited per account (429).
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "me", security(("bearer" = [])),
+    request_body = ChangePassword, responses(
+    (status = 200, description = "Changed; use these tokens from now on", body = TokenResponse),
+    (status = 403, description = "`wrong_password`: the current password is wrong", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The password was changed by another request meanwhile", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many attempts", body = crate::error::Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+))]
+pub async fn change_my_password(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    Json(body): Json<ChangePassword>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    Ok(web::Json(account::change_password(&state, &user, body.current, body.new).await?))
+}
+
+/// A patient deletes their own account and everything it holds.
+///
+/// With the account's password, runs the same erasure as an admin's `DELETE /patients/{id}`
+/// (the record, check-ins, photos and their files, scores, reminders, consents, the login and its
+/// tokens; audit events stay, de-identified), emails a confirmation to the account's address and
+/// answers with the counts. Cannot be undone. A wrong password is 403 `wrong_password`; staff get
+/// 403 `forbidden` (an admin deactivates them). Rate-limited per account (429).
+#[utoipa::path(delete, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
+    request_body = DeleteAccount, responses(
+    (status = 200, body = ErasureReport),
+    (status = 403, description = "`wrong_password`, or `forbidden` for a staff account", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many attempts", body = crate::error::Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    (status = 503, description = "Photo storage unavailable; nothing was erased", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    Json(body): Json<DeleteAccount>,
+) -> ApiResult<web::Json<ErasureReport>> {
+    Ok(web::Json(account::delete_own_account(&state, &user, body.password).await?))
 }

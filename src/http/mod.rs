@@ -108,6 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/audit-events").route(web::get().to(audit::list_audit_events)))
                 .service(web::resource("/staff").route(web::get().to(staff::list_staff)))
                 .service(web::resource("/staff/invitations").route(web::post().to(staff::create_staff_invitation)))
+                .service(web::resource("/staff/{id}").route(web::patch().to(staff::update_staff_member)))
                 .service(web::resource("/invitations").route(web::get().to(invitations::list_invitations)))
                 .service(web::resource("/invitations/{id}").route(web::delete().to(invitations::revoke_invitation))),
         )
@@ -126,12 +127,15 @@ fn auth_routes() -> actix_web::Scope {
         .service(web::resource("/refresh").route(web::post().to(auth::refresh)))
         .service(web::resource("/logout").route(web::post().to(auth::logout)))
         .service(web::resource("/accept-invitation").route(web::post().to(auth::accept_invitation)))
+        .service(web::resource("/password-reset").route(web::post().to(auth::request_password_reset)))
+        .service(web::resource("/password-reset/confirm").route(web::post().to(auth::confirm_password_reset)))
 }
 
 /// A patient's own routes (`/me`, `/me/...`).
 fn me_routes() -> actix_web::Scope {
     web::scope("/me")
-        .service(web::resource("").route(web::get().to(me::get_me)))
+        .service(web::resource("").route(web::get().to(me::get_me)).route(web::delete().to(me::delete_me)))
+        .service(web::resource("/password").route(web::post().to(me::change_my_password)))
         .service(
             web::resource("/profile").route(web::get().to(me::get_profile)).route(web::patch().to(me::update_profile)),
         )

@@ -1,18 +1,19 @@
-//! `/api/v1/staff`: the clinic's admins and clinicians, and invitations for new ones.
+//! `/api/v1/staff`: the clinic's admins and clinicians (deactivated and reactivated by admins),
+//! and invitations for new ones.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    db::from_db,
     domain::Role,
     error::{ApiError, ApiResult},
     http::extract::{AuthUser, Json},
-    repo::accounts,
     security::normalize_email,
-    services::invitations::{self, InvitationView},
+    services::{
+        invitations::{self, InvitationView},
+        staff::{self, StaffMember},
+    },
     state::AppState,
 };
 
@@ -24,14 +25,6 @@ pub struct CreateInvitation {
     pub email: String,
     /// `admin` or `clinician`.
     pub role: Role,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct StaffMember {
-    pub id: String,
-    pub email: String,
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -65,25 +58,40 @@ pub async fn create_staff_invitation(
     Ok(HttpResponse::Created().json(view))
 }
 
-/// Lists the clinic's staff (admins only).
+/// Lists the clinic's staff, active and deactivated (admins only).
 #[utoipa::path(get, path = "/api/v1/staff", tag = "staff", security(("bearer" = [])), responses(
     (status = 200, body = StaffList),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 pub async fn list_staff(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<StaffList>> {
-    user.require_admin()?;
-    let clinic = user.clinic_id.clone();
-    let rows = state.db.run(move |c| accounts::find_staff(c, &clinic)).await?;
-    let items = rows
-        .into_iter()
-        .filter_map(|a| {
-            Some(StaffMember {
-                role: Role::parse(&a.role)?,
-                id: a.id,
-                email: a.email,
-                created_at: from_db(a.created_at),
-            })
-        })
-        .collect();
-    Ok(web::Json(StaffList { items }))
+    Ok(web::Json(StaffList { items: staff::list(&state, &user).await? }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStaffMember {
+    /// `false` deactivates the account, `true` reactivates it.
+    pub active: bool,
+}
+
+/// Deactivates or reactivates a staff account (admins only).
+///
+/// A deactivated account cannot log in (it gets the same 401 as a wrong password) or refresh,
+/// and every login it had ends at once; its open reset links close and a reset does not
+/// reactivate it. The clinic's last active admin cannot be deactivated: 409 `last_admin`. An id
+/// that is not a staff member of your clinic is 404. Both directions are idempotent.
+#[utoipa::path(patch, path = "/api/v1/staff/{id}", tag = "staff", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = UpdateStaffMember, responses(
+    (status = 200, body = StaffMember),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such staff member in your clinic", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`last_admin`: the clinic's last active admin", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+pub async fn update_staff_member(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+    Json(body): Json<UpdateStaffMember>,
+) -> ApiResult<web::Json<StaffMember>> {
+    Ok(web::Json(staff::set_active(&state, &user, &id, body.active).await?))
 }

@@ -137,6 +137,10 @@ async fn load_letters(state: &AppState, claimed: &[AlertNotification]) -> Result
                 else {
                     continue;
                 };
+                // Deactivated since the alert was raised: skipped like a recipient that is gone.
+                if !member.is_active() {
+                    continue;
+                }
                 let name = match clinic_names.get(&n.clinic_id) {
                     Some(name) => name.clone(),
                     None => {
@@ -161,7 +165,8 @@ async fn deliver_one(
     lease_until: DateTime<Utc>,
 ) -> Result<Outcome, DbError> {
     let Some(letter) = letter.filter(|l| l.alert.status == "open") else {
-        // Resolved before its email went, or its alert or recipient is gone: nothing to tell.
+        // Resolved before its email went, or its alert or recipient is gone (or deactivated):
+        // nothing to tell.
         return finish(state, &n, "skipped", None, now, now, Outcome::Skipped).await;
     };
     let email = match render(state, letter, &n) {

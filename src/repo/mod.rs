@@ -15,6 +15,7 @@ pub mod erasure;
 pub mod idempotency;
 pub mod invitations;
 pub mod lease;
+pub mod password_resets;
 pub mod patients;
 pub mod photos;
 pub mod protocols;

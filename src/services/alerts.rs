@@ -182,8 +182,10 @@ pub fn raise(
 /// one row per staff member, due now.
 fn enqueue_notices(conn: &mut DbConnection, alert: &Alert, now: DateTime<Utc>) -> diesel::QueryResult<usize> {
     let now = to_db(now);
+    // Deactivated staff no longer hear about the clinic's patients.
     let rows: Vec<AlertNotification> = accounts::find_staff(conn, &alert.clinic_id)?
         .into_iter()
+        .filter(accounts::Account::is_active)
         .map(|member| AlertNotification {
             id: new_id(),
             alert_id: alert.id.clone(),

@@ -45,8 +45,9 @@ pub async fn login(state: &AppState, email: &str, password: SecretString, ip: &s
         state.db.run(move |c| accounts::find_account_by_email(c, &lookup)).await?
     };
     let verified = state.hasher.verify(password, account.as_ref().map(|a| a.password_hash.clone())).await?;
+    // A deactivated account is refused exactly like a wrong password (after the same work).
     let account = match account {
-        Some(account) if verified => account,
+        Some(account) if verified && account.is_active() => account,
         _ => {
             tracing::info!(account.email = %mask_email(&email), "login refused");
             return Err(ApiError::code(ErrorCode::InvalidCredentials));
@@ -56,7 +57,17 @@ pub async fn login(state: &AppState, email: &str, password: SecretString, ip: &s
     let ttl = Duration::days(state.settings.auth.refresh_token_ttl_days);
     let session = new_id();
     let (refresh, row) = new_refresh_token(&account.id, &session, now, ttl);
-    state.db.write(move |c| -> ApiResult<()> { Ok(refresh_tokens::insert_refresh_token(c, &row)?) }).await?;
+    let (id, hash) = (account.id.clone(), account.password_hash.clone());
+    state
+        .db
+        .write(move |c| -> ApiResult<()> {
+            // Deactivated or given a new password since the check above: refused all the same.
+            if !accounts::lock_if_usable(c, &id, &hash)? {
+                return Err(ApiError::code(ErrorCode::InvalidCredentials));
+            }
+            Ok(refresh_tokens::insert_refresh_token(c, &row)?)
+        })
+        .await?;
     tracing::info!(account.id = %account.id, "login");
     token_response(state, &account, &session, refresh, now)
 }
@@ -87,13 +98,17 @@ pub async fn refresh(state: &AppState, presented: SecretString) -> ApiResult<Tok
             if from_db(token.expires_at) <= now {
                 return Ok(Rotation::Invalid);
             }
+            // The account row first, as deactivation and password changes do (same lock order).
+            let Some(account) = accounts::find_account(c, &token.account_id)? else {
+                return Ok(Rotation::Invalid);
+            };
+            if !accounts::lock_if_usable(c, &account.id, &account.password_hash)? {
+                return Ok(Rotation::Invalid);
+            }
             if !refresh_tokens::mark_used(c, &token.id, to_db(now))? {
                 refresh_tokens::revoke_family(c, &token.family_id, to_db(now))?;
                 return Ok(Rotation::Reused(token.family_id));
             }
-            let Some(account) = accounts::find_account(c, &token.account_id)? else {
-                return Ok(Rotation::Invalid);
-            };
             let (secret, row) = new_refresh_token(&account.id, &token.family_id, now, ttl);
             refresh_tokens::insert_refresh_token(c, &row)?;
             Ok(Rotation::Rotated(Box::new(account), token.family_id, secret))

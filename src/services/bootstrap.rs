@@ -75,6 +75,7 @@ pub fn create_admin(
             role: Role::Admin.as_str().to_owned(),
             created_at: to_db(now),
             updated_at: to_db(now),
+            deactivated_at: None,
         };
         accounts::insert_account(c, &account)?;
         Ok(Bootstrapped { clinic_id: clinic.id, account_id: account.id })

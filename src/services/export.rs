@@ -22,7 +22,7 @@ use crate::{
     error::{ApiError, ApiResult},
     media::store::StoreError,
     repo::{
-        audit as audit_repo,
+        audit::{self as audit_repo, AuditEvent},
         erasure::{self, ErasedCounts},
         patients::Patient,
         photos as photos_repo, refresh_tokens,
@@ -221,6 +221,14 @@ pub async fn erase(
     if body.confirm_patient_id != patient.id {
         return Err(ApiError::invalid("confirm_patient_id", "must equal the id of the patient being erased"));
     }
+    let event = audit::event(user, audit::Action::Erase, "patient", None, None, state.now());
+    erase_record(state, patient, event).await
+}
+
+/// Erases `patient` and writes `event` (who erased it) in the same transaction: photo files,
+/// every row about the patient, their login with its sessions (its access tokens stop at once).
+/// The one erasure, for an admin's request and a patient's own.
+pub async fn erase_record(state: &AppState, patient: Patient, event: AuditEvent) -> ApiResult<ErasureReport> {
     let now = state.now();
     // Files first: if storage fails, nothing in the database has changed and the call can be retried.
     let pid = patient.id.clone();
@@ -233,7 +241,6 @@ pub async fn erase(
     // Read events still in the writer's buffer are stored now, so the erasure de-identifies them too.
     state.audit.flush().await;
     let (pid, account) = (patient.id.clone(), patient.account_id.clone());
-    let event = audit::event(user, audit::Action::Erase, "patient", None, None, now);
     let (counts, keys, sessions) = state
         .db
         .write(move |c| -> ApiResult<(ErasedCounts, Vec<String>, Vec<String>)> {

@@ -266,6 +266,7 @@ pub async fn accept(state: &AppState, token: &str, password: SecretString) -> Ap
                 role: invitation.role.clone(),
                 created_at: to_db(now),
                 updated_at: to_db(now),
+                deactivated_at: None,
             };
             accounts::insert_account(c, &account).map_err(|e| {
                 if is_unique_violation(&e) { ApiError::code(ErrorCode::AccountExists) } else { e.into() }

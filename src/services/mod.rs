@@ -1,6 +1,7 @@
 //! Use cases that touch several repositories, each in one transaction.
 
 pub mod access;
+pub mod account;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod export;
 pub mod fhir;
 pub mod invitations;
 pub mod login_sessions;
+pub mod password_reset;
 pub mod patients;
 pub mod photos;
 pub mod record;
@@ -22,5 +24,6 @@ pub mod scales;
 pub mod scores;
 pub mod screenings;
 pub mod sessions;
+pub mod staff;
 pub mod validation;
 pub mod webhooks;

@@ -7,6 +7,7 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
+mod accounts;
 mod auth;
 mod cli;
 mod clinical;
