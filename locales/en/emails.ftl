@@ -69,3 +69,41 @@ alert-reason = Reason:
 alert-button = Open the alert
 alert-sign-in = Patient details are shown only after you sign in.
 alert-link-text = Open the alert (patient details are shown only after you sign in):
+
+## password_reset (to the owner of an account that asked for a reset link)
+
+reset-subject = Reset your Aftercare password
+reset-title = Reset your password
+reset-intro = Someone asked to reset the password of your Aftercare account at { $clinic }.
+reset-button = Choose a new password
+reset-link-text = Choose a new password here:
+reset-code = If your app asks for a code, use:
+# $expires is datetime-long followed by the time zone.
+reset-expiry = This link can be used once and expires on { $expires } (in one hour). Setting a new password signs you out on every device.
+reset-not-you = If you did not ask for this, you can ignore this email: your password stays as it is.
+
+## password_changed (after a password was set, by a reset link or by the signed-in owner)
+
+changed-subject = Your Aftercare password was changed
+changed-title = Your password was changed
+# $at is datetime-long followed by the time zone.
+changed-intro = The password of your Aftercare account at { $clinic } was changed on { $at }.
+changed-how =
+    { $by_reset ->
+        [yes] It was set with a password reset link sent to this address.
+       *[no] It was changed from a signed-in app or browser.
+    }
+changed-signed-out = Every device that was signed in has been signed out.
+changed-was-you = If this was you, there is nothing more to do.
+changed-not-you = If it was not you, choose a new password now and tell { $clinic }, so they can check your account.
+changed-button = Reset my password
+changed-link-text = Reset your password here:
+
+## account_deleted (to a patient who deleted their own account)
+
+deleted-subject = Your Aftercare account was deleted
+deleted-title = Your account was deleted
+# $at is datetime-long followed by the time zone.
+deleted-intro = As you asked, your Aftercare account at { $clinic } was deleted on { $at }, with everything it held: your treatment record, check-ins, photos, scores, reminders and consents. You will get no more reminders from Aftercare.
+deleted-final = This cannot be undone. If you want to use Aftercare again, ask { $clinic } to invite you.
+deleted-not-you = If you did not ask for this, contact { $clinic } straight away.

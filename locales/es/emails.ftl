@@ -65,3 +65,38 @@ alert-reason = Motivo:
 alert-button = Abrir la alerta
 alert-sign-in = Los datos del paciente solo se muestran después de iniciar sesión.
 alert-link-text = Abrir la alerta (los datos del paciente solo se muestran después de iniciar sesión):
+
+## password_reset
+
+reset-subject = Restablezca su contraseña de Aftercare
+reset-title = Restablezca su contraseña
+reset-intro = Alguien ha pedido restablecer la contraseña de su cuenta de Aftercare en { $clinic }.
+reset-button = Elegir una contraseña nueva
+reset-link-text = Elija una contraseña nueva aquí:
+reset-code = Si la aplicación le pide un código, use:
+reset-expiry = Este enlace solo se puede usar una vez y caduca el { $expires } (en una hora). Al elegir una contraseña nueva se cerrará la sesión en todos sus dispositivos.
+reset-not-you = Si no lo ha pedido usted, puede ignorar este mensaje: su contraseña no cambia.
+
+## password_changed
+
+changed-subject = Se ha cambiado su contraseña de Aftercare
+changed-title = Se ha cambiado su contraseña
+changed-intro = La contraseña de su cuenta de Aftercare en { $clinic } se cambió el { $at }.
+changed-how =
+    { $by_reset ->
+        [yes] Se estableció con un enlace de restablecimiento enviado a esta dirección.
+       *[no] Se cambió desde una aplicación o un navegador con la sesión iniciada.
+    }
+changed-signed-out = Se ha cerrado la sesión en todos los dispositivos.
+changed-was-you = Si fue usted, no tiene que hacer nada más.
+changed-not-you = Si no fue usted, elija una contraseña nueva ahora y avise a { $clinic } para que revisen su cuenta.
+changed-button = Restablecer mi contraseña
+changed-link-text = Restablezca su contraseña aquí:
+
+## account_deleted
+
+deleted-subject = Se ha eliminado su cuenta de Aftercare
+deleted-title = Se ha eliminado su cuenta
+deleted-intro = Tal como pidió, su cuenta de Aftercare en { $clinic } se eliminó el { $at }, con todo lo que contenía: su historial de tratamiento, registros, fotos, puntuaciones, recordatorios y consentimientos. No recibirá más recordatorios de Aftercare.
+deleted-final = Esto no se puede deshacer. Si quiere volver a usar Aftercare, pida a { $clinic } que le invite.
+deleted-not-you = Si no lo ha pedido usted, póngase en contacto con { $clinic } de inmediato.

@@ -180,14 +180,15 @@ mod tests {
             "action_url": "http://x/app/checkin", "local_time": "L", "time_zone": "Europe/Madrid", "day": 2,
             "clinic_name": "Glow", "unsubscribe_url": "http://x/u", "can_reply": can_reply, "role": "admin",
             "accept_url": "http://x/invite", "token": "tok", "expires_at": "E", "reason": "fever",
-            "details": "D", "link": "http://x/app/alerts/1",
+            "details": "D", "link": "http://x/app/alerts/1", "reset_url": "http://x/reset-password",
+            "changed_at": "C", "by_reset": can_reply, "deleted_at": "D2",
         })
     }
 
     #[test]
     fn every_template_renders_in_every_language_with_html_lang_matching_the_text() {
         let names: Vec<&str> = FILES.iter().filter_map(|(n, _)| n.strip_suffix("/subject.txt")).collect();
-        assert_eq!(names.len(), 6);
+        assert_eq!(names.len(), 9);
         for name in names {
             let english = render(name, Lang::En, "a@x.example", full_context("Ana", true)).unwrap();
             for lang in Lang::ALL {
@@ -257,7 +258,7 @@ mod tests {
             token: "abc",
             expires_at: "2026-11-25 10:00 UTC",
         };
-        let e = render("password_reset", "jane@example.com", ctx).unwrap();
+        let e = render("password_reset", Lang::En, "jane@example.com", ctx).unwrap();
         assert_eq!(e.subject, "Reset your Aftercare password");
         assert!(e.text.contains("http://127.0.0.1:8080/reset-password?token=abc"), "{}", e.text);
         assert!(e.html.contains("Glow &amp; Co") && e.text.contains("Glow & Co"));
@@ -275,7 +276,7 @@ mod tests {
                 by_reset,
                 reset_url: "http://127.0.0.1:8080/reset-password",
             };
-            let e = render("password_changed", "jane@example.com", ctx).unwrap();
+            let e = render("password_changed", Lang::En, "jane@example.com", ctx).unwrap();
             assert_eq!(e.subject, "Your Aftercare password was changed");
             for body in [&e.text, &e.html] {
                 assert!(body.contains("If it was not you") && body.contains("signed out"), "{body}");
@@ -286,9 +287,20 @@ mod tests {
     }
 
     #[test]
+    fn the_account_emails_are_written_in_the_patients_language() {
+        let ctx = PasswordResetContext { clinic_name: "Glow", reset_url: "http://x/r?token=abc", token: "abc", expires_at: "E" };
+        let e = render("password_reset", Lang::Es, "ana@example.com", ctx).unwrap();
+        assert_eq!(e.subject, "Restablezca su contraseña de Aftercare");
+        assert!(e.html.contains("<html lang=\"es\">") && e.text.contains("su contraseña no cambia"), "{}", e.text);
+        let ctx = PasswordChangedContext { clinic_name: "Glow", changed_at: "C", by_reset: true, reset_url: "http://x/r" };
+        let e = render("password_changed", Lang::Es, "ana@example.com", ctx).unwrap();
+        assert!(e.text.contains("enlace de restablecimiento") && !e.text.contains("Hello"), "{}", e.text);
+    }
+
+    #[test]
     fn the_deletion_confirmation_names_the_clinic_and_when() {
         let ctx = AccountDeletedContext { clinic_name: "Glow", deleted_at: "2026-11-25 10:00 UTC" };
-        let e = render("account_deleted", "jane@example.com", ctx).unwrap();
+        let e = render("account_deleted", Lang::En, "jane@example.com", ctx).unwrap();
         assert_eq!(e.subject, "Your Aftercare account was deleted");
         for body in [&e.text, &e.html] {
             assert!(

@@ -15,6 +15,7 @@ use crate::{
         templates::{self, AccountDeletedContext, PasswordChangedContext},
     },
     error::{ApiError, ApiResult, ErrorCode},
+    i18n::Reader,
     repo::{
         accounts::{self, Account},
         audit::AuditEvent,
@@ -35,8 +36,10 @@ use crate::{
 
 /// The words a password must not lean on besides the email: the patient's name (for a patient
 /// account) and the clinic's name.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OwnerWords {
+    /// Whom the account's emails are written for: the patient's language and zone, or staff's.
+    pub reader: Reader,
     pub name: Option<String>,
     pub clinic_name: String,
     pub clinic_reply_to: Option<String>,
@@ -45,13 +48,12 @@ pub struct OwnerWords {
 /// Reads [`OwnerWords`] for `account`.
 pub fn owner_words(c: &mut DbConnection, account: &Account) -> QueryResult<OwnerWords> {
     let clinic = clinics::find_clinic(c, &account.clinic_id)?;
-    let name = if account.role == Role::Patient.as_str() {
-        patients::find_by_account(c, &account.id)?.map(|p| p.name)
-    } else {
-        None
-    };
+    let patient =
+        if account.role == Role::Patient.as_str() { patients::find_by_account(c, &account.id)? } else { None };
+    let reader = patient.as_ref().map_or_else(Reader::staff, |p| Reader::patient(&p.language, &p.time_zone));
     Ok(OwnerWords {
-        name,
+        reader,
+        name: patient.map(|p| p.name),
         clinic_name: clinic.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
         clinic_reply_to: clinic.and_then(|c| c.reply_to),
     })
@@ -92,9 +94,6 @@ pub fn reset_page_url(state: &AppState) -> String {
     format!("{}/reset-password", state.settings.server.public_url.trim_end_matches('/'))
 }
 
-fn utc_text(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 /// The notice that a password was set (`by_reset`: through a reset link; otherwise changed by a
 /// signed-in caller), with what to do if it was not the owner.
@@ -106,14 +105,14 @@ pub fn password_changed_mail(
     by_reset: bool,
 ) -> ApiResult<Email> {
     let reset_url = reset_page_url(state);
-    let changed_at = utc_text(at);
+    let changed_at = words.reader.datetime_long(at);
     let ctx = PasswordChangedContext {
         clinic_name: &words.clinic_name,
         changed_at: &changed_at,
         by_reset,
         reset_url: &reset_url,
     };
-    let mut mail = templates::render("password_changed", &account.email, ctx).map_err(ApiError::internal)?;
+    let mut mail = templates::render("password_changed", words.reader.lang, &account.email, ctx).map_err(ApiError::internal)?;
     mail.message_id = Some(message_id(&format!("password-changed-{}", new_id()), &state.settings.server.public_url));
     mail.reply_to = words.clinic_reply_to.clone();
     Ok(mail)
@@ -135,11 +134,7 @@ async fn load_own(state: &AppState, user: &AuthUser) -> ApiResult<(Account, Owne
 
 /// Counts an attempt at `what` by the caller (per account, the login limit): 429 past it.
 fn limit(state: &AppState, what: &str, user: &AuthUser) -> ApiResult<()> {
-    let per_minute = state.settings.auth.login_per_account_per_minute;
-    state
-        .login_limiter
-        .check(&format!("{what}:{}", user.account_id), per_minute, state.now())
-        .map_err(ApiError::too_many_requests)
+    state.login_limiter.check_account(&format!("{what}:{}", user.account_id)).map_err(ApiError::too_many_requests)
 }
 
 /// Verifies the caller's password; 403 `wrong_password` otherwise.
@@ -224,9 +219,9 @@ pub async fn delete_own_account(state: &AppState, user: &AuthUser, password: Sec
     };
     let report = export::erase_record(state, patient, event).await?;
     tracing::info!("patient deleted their own account");
-    let deleted_at = utc_text(now);
+    let deleted_at = words.reader.datetime_long(now);
     let ctx = AccountDeletedContext { clinic_name: &words.clinic_name, deleted_at: &deleted_at };
-    match templates::render("account_deleted", &account.email, ctx) {
+    match templates::render("account_deleted", words.reader.lang, &account.email, ctx) {
         Ok(mut mail) => {
             mail.message_id =
                 Some(message_id(&format!("account-deleted-{}", new_id()), &state.settings.server.public_url));

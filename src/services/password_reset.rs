@@ -43,12 +43,9 @@ pub const MAX_RESETS_PER_HOUR: i64 = 3;
 /// and per address: 429 `too_many_requests`. An address that is not one is 422 on `email`.
 pub async fn request(state: &AppState, email: &str, ip: &str) -> ApiResult<()> {
     let email = normalize_email(email).ok_or_else(|| ApiError::invalid("email", "is not an email address"))?;
-    let (auth, now) = (&state.settings.auth, state.now());
     let limiter = &state.login_limiter;
-    limiter.check(&format!("reset-ip:{ip}"), auth.login_per_ip_per_minute, now).map_err(ApiError::too_many_requests)?;
-    limiter
-        .check(&format!("reset-email:{email}"), auth.login_per_account_per_minute, now)
-        .map_err(ApiError::too_many_requests)?;
+    limiter.check_ip(&format!("reset-ip:{ip}")).map_err(ApiError::too_many_requests)?;
+    limiter.check_account(&format!("reset-email:{email}")).map_err(ApiError::too_many_requests)?;
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(e) = issue(&state, &email).await {
@@ -109,10 +106,10 @@ fn reset_mail(
     token: &str,
 ) -> ApiResult<Email> {
     let reset_url = format!("{}?token={token}", account::reset_page_url(state));
-    let expires_at = from_db(row.expires_at).format("%Y-%m-%d %H:%M UTC").to_string();
+    let expires_at = words.reader.datetime_long(from_db(row.expires_at));
     let ctx =
         PasswordResetContext { clinic_name: &words.clinic_name, reset_url: &reset_url, token, expires_at: &expires_at };
-    let mut mail = templates::render("password_reset", &account.email, ctx).map_err(ApiError::internal)?;
+    let mut mail = templates::render("password_reset", words.reader.lang, &account.email, ctx).map_err(ApiError::internal)?;
     mail.message_id = Some(message_id(&format!("password-reset-{}", row.id), &state.settings.server.public_url));
     mail.reply_to = words.clinic_reply_to.clone();
     Ok(mail)

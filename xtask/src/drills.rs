@@ -239,6 +239,7 @@ impl Bed {
             role: "patient".into(),
             created_at: to_db(now),
             updated_at: to_db(now),
+            deactivated_at: None,
         };
         accounts::insert_account(monitor.conn()?, &account)?;
         monitor.execute(&format!("UPDATE patients SET account_id = '{}' WHERE id = 'drill-p-0'", account.id))?;
