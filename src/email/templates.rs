@@ -288,11 +288,17 @@ mod tests {
 
     #[test]
     fn the_account_emails_are_written_in_the_patients_language() {
-        let ctx = PasswordResetContext { clinic_name: "Glow", reset_url: "http://x/r?token=abc", token: "abc", expires_at: "E" };
+        let ctx = PasswordResetContext {
+            clinic_name: "Glow",
+            reset_url: "http://x/r?token=abc",
+            token: "abc",
+            expires_at: "E",
+        };
         let e = render("password_reset", Lang::Es, "ana@example.com", ctx).unwrap();
         assert_eq!(e.subject, "Restablezca su contraseña de Aftercare");
         assert!(e.html.contains("<html lang=\"es\">") && e.text.contains("su contraseña no cambia"), "{}", e.text);
-        let ctx = PasswordChangedContext { clinic_name: "Glow", changed_at: "C", by_reset: true, reset_url: "http://x/r" };
+        let ctx =
+            PasswordChangedContext { clinic_name: "Glow", changed_at: "C", by_reset: true, reset_url: "http://x/r" };
         let e = render("password_changed", Lang::Es, "ana@example.com", ctx).unwrap();
         assert!(e.text.contains("enlace de restablecimiento") && !e.text.contains("Hello"), "{}", e.text);
     }

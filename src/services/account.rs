@@ -94,7 +94,6 @@ pub fn reset_page_url(state: &AppState) -> String {
     format!("{}/reset-password", state.settings.server.public_url.trim_end_matches('/'))
 }
 
-
 /// The notice that a password was set (`by_reset`: through a reset link; otherwise changed by a
 /// signed-in caller), with what to do if it was not the owner.
 pub fn password_changed_mail(
@@ -112,7 +111,8 @@ pub fn password_changed_mail(
         by_reset,
         reset_url: &reset_url,
     };
-    let mut mail = templates::render("password_changed", words.reader.lang, &account.email, ctx).map_err(ApiError::internal)?;
+    let mut mail =
+        templates::render("password_changed", words.reader.lang, &account.email, ctx).map_err(ApiError::internal)?;
     mail.message_id = Some(message_id(&format!("password-changed-{}", new_id()), &state.settings.server.public_url));
     mail.reply_to = words.clinic_reply_to.clone();
     Ok(mail)

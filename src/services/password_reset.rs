@@ -109,7 +109,8 @@ fn reset_mail(
     let expires_at = words.reader.datetime_long(from_db(row.expires_at));
     let ctx =
         PasswordResetContext { clinic_name: &words.clinic_name, reset_url: &reset_url, token, expires_at: &expires_at };
-    let mut mail = templates::render("password_reset", words.reader.lang, &account.email, ctx).map_err(ApiError::internal)?;
+    let mut mail =
+        templates::render("password_reset", words.reader.lang, &account.email, ctx).map_err(ApiError::internal)?;
     mail.message_id = Some(message_id(&format!("password-reset-{}", row.id), &state.settings.server.public_url));
     mail.reply_to = words.clinic_reply_to.clone();
     Ok(mail)

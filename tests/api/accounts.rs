@@ -94,7 +94,10 @@ async fn a_reset_is_mailed_only_to_a_known_address_and_both_get_the_same_answer(
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.received().len(), 1, "nothing for the unknown address");
     let mail = &mails_to(&sink, &admin)[0];
-    assert!(mail.contains("Glow Skin Clinic") && mail.contains("16 March 2026, 10:00 (UTC)"), "expires in an hour: {mail}");
+    assert!(
+        mail.contains("Glow Skin Clinic") && mail.contains("16 March 2026, 10:00 (UTC)"),
+        "expires in an hour: {mail}"
+    );
     // Only the token's hash is stored.
     let stored: Vec<String> = app
         .state
