@@ -599,6 +599,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_daily_cap_is_a_flood_guard_above_what_the_default_protocol_plans() {
+        let peak = crate::domain::protocol::DEFAULT_PROTOCOL_PEAK_PER_DAY;
+        assert!(DispatchSettings::default().daily_cap > i64::try_from(peak).unwrap_or(i64::MAX));
+    }
+
+    #[test]
     fn defaults_are_valid_and_local() {
         let s = Settings::default().validated().unwrap();
         assert_eq!(s.server.bind, "127.0.0.1:8080");

@@ -71,7 +71,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         scale_cache: Default::default(),
         heavy,
         settings: Arc::new(settings),
-        audit: crate::services::audit::AuditSink::start(db.clone()),
+        audit: crate::repo::audit_sink::AuditSink::start(db.clone()),
         db,
         mailer,
         push,

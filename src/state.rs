@@ -7,8 +7,8 @@ use crate::{
     config::Settings,
     db::Db,
     email::Mailer,
-    security::{jwt::JwtKeys, links::LinkSigner, password::Hasher, rate_limit::RateLimiter},
-    services::audit::AuditSink,
+    repo::{audit_sink::AuditSink, protocols::StepCache, scores::ScaleCache},
+    security::{jwt::JwtKeys, links::LinkSigner, password::Hasher, rate_limit::RateLimiter, sessions::SessionCache},
     telemetry::metrics::Metrics,
 };
 
@@ -25,7 +25,7 @@ pub struct AppState {
     pub hasher: Hasher,
     pub login_limiter: Arc<RateLimiter>,
     /// Recent answers to "is this login session live?" (access tokens stop when it ends).
-    pub login_sessions: crate::services::login_sessions::SessionCache,
+    pub login_sessions: SessionCache,
     pub metrics: Arc<Metrics>,
     /// Buffered writer for read audit events.
     pub audit: AuditSink,
@@ -36,9 +36,9 @@ pub struct AppState {
     /// HTTP client for webhook deliveries (timeouts set, redirects not followed).
     pub webhook_client: reqwest::Client,
     /// Parsed protocol steps (immutable rows), for reminder views.
-    pub step_cache: crate::services::reminders::StepCache,
+    pub step_cache: StepCache,
     /// Scale definitions (immutable rows), for progress reads.
-    pub scale_cache: crate::services::scales::ScaleCache,
+    pub scale_cache: ScaleCache,
 }
 
 impl AppState {

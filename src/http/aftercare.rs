@@ -22,12 +22,9 @@ use crate::{
     },
     domain::protocol::Step,
     error::{ApiError, ApiResult, ErrorCode},
-    http::{
-        extract::{AuthUser, Json},
-        json::{self, Fast, JsonWriter, RawJson, WriteJson, Written},
-    },
+    http::extract::{AuthUser, Json},
     repo::{
-        protocols,
+        protocols::{self, StepCache, StepTexts},
         reminders::{self, Reminder},
     },
     services::{
@@ -35,9 +32,9 @@ use crate::{
         audit::{self, Action},
         checkins::{self, AdherenceView, CheckinView, CreateCheckin, CreateSerumApplication, SerumApplicationView},
         patients,
-        reminders::{StepCache, StepTexts},
     },
     state::AppState,
+    wire::json::{self, Fast, JsonWriter, RawJson, WriteJson, Written},
 };
 
 type Problem = crate::error::Problem;
@@ -527,7 +524,7 @@ mod tests {
 
     use super::*;
 
-    use crate::http::json::arbitrary::{instant, text};
+    use crate::wire::json::arbitrary::{instant, text};
 
     fn reminder() -> impl Strategy<Value = Reminder> {
         (

@@ -8,16 +8,14 @@ use crate::{
     db::to_db,
     domain::escalation::Severity,
     error::{ApiError, ApiResult, ErrorCode},
-    http::{
-        extract::{AuthUser, Checks, Json, text},
-        pagination::{Page, PageParams, fetch_limit},
-    },
+    http::extract::{AuthUser, Checks, Json, text},
     repo::alerts,
     services::{
         alerts::{AlertView, ResolveAlert, views_with_notices},
         audit::{self, Action},
     },
     state::AppState,
+    wire::pagination::{Page, PageParams, fetch_limit},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]

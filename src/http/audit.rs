@@ -8,12 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     db::from_db,
     error::ApiResult,
-    http::{
-        extract::AuthUser,
-        pagination::{Page, PageParams, fetch_limit},
-    },
+    http::extract::AuthUser,
     repo::audit::{self, AuditEvent},
     state::AppState,
+    wire::pagination::{Page, PageParams, fetch_limit},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -6,12 +6,10 @@ use actix_web::{HttpResponse, web};
 use crate::{
     domain::Role,
     error::{ApiError, ApiResult},
-    http::{
-        extract::AuthUser,
-        pagination::{Page, PageParams, fetch_limit},
-    },
+    http::extract::AuthUser,
     services::invitations::{self, InvitationView},
     state::AppState,
+    wire::pagination::{Page, PageParams, fetch_limit},
 };
 
 type Problem = crate::error::Problem;

@@ -7,11 +7,7 @@ use utoipa::IntoParams;
 
 use crate::{
     error::{ApiError, ApiResult},
-    http::{
-        extract::{AuthUser, Json},
-        json::Fast,
-        pagination::{Page, PageParams, fetch_limit},
-    },
+    http::extract::{AuthUser, Json},
     repo::patients,
     services::{
         audit::{self, Action},
@@ -22,6 +18,10 @@ use crate::{
         sessions::{self, SessionView},
     },
     state::AppState,
+    wire::{
+        json::Fast,
+        pagination::{Page, PageParams, fetch_limit},
+    },
 };
 
 type Problem = crate::error::Problem;

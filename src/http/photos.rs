@@ -13,7 +13,6 @@ use crate::{
     http::{
         body_deadline::{self, BodyDeadline},
         extract::{AuthUser, Json, parse_json},
-        json::Fast,
     },
     media::chart,
     repo::patients::Patient,
@@ -24,6 +23,7 @@ use crate::{
         scores::{self, CreateScore, ProgressView, ScoreView},
     },
     state::AppState,
+    wire::json::Fast,
 };
 
 type Problem = crate::error::Problem;
@@ -364,9 +364,9 @@ async fn render_chart(state: &AppState, progress: scores::ProgressView, png: boo
     let rendered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         if png {
-            chart::png(&progress).map(|b| (b, "image/png"))
+            chart::png(&progress.chart()).map(|b| (b, "image/png"))
         } else {
-            chart::svg(&progress).map(|s| (s.into_bytes(), "image/svg+xml"))
+            chart::svg(&progress.chart()).map(|s| (s.into_bytes(), "image/svg+xml"))
         }
     })
     .await

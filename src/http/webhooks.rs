@@ -7,10 +7,10 @@ use crate::{
     http::{
         extract::{AuthUser, Json},
         idempotency::holding_secret,
-        pagination::{Page, PageParams},
     },
     services::webhooks::{self, CreateWebhook, DeliveryView, UpdateWebhook, WebhookView},
     state::AppState,
+    wire::pagination::{Page, PageParams},
 };
 
 type Problem = crate::error::Problem;

@@ -23,10 +23,40 @@ use plotters_backend::{
     text_anchor::{HPos, VPos},
 };
 
-use crate::{
-    domain::scales::{Direction, builtin},
-    services::scores::{ProgressView, ScaleProgress},
-};
+use crate::domain::scales::{Direction, Rater, builtin};
+
+/// What a chart shows: a panel per scale, and the treatment sessions to mark on each.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub scales: Vec<Panel>,
+    pub sessions: Vec<SessionMark>,
+}
+
+/// One scale's scores over time.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    /// The scale's code (`gais`, `erythema_a_star`, …).
+    pub scale: String,
+    pub name: String,
+    pub rater: Rater,
+    pub direction: Direction,
+    pub min: f64,
+    pub max: f64,
+    pub series: Vec<Point>,
+    /// Whether the latest score is better than the first (by the scale's direction).
+    pub improved: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Point {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionMark {
+    pub performed_at: DateTime<Utc>,
+}
 
 const WIDTH: u32 = 900;
 const PANEL: u32 = 240;
@@ -45,11 +75,11 @@ fn fonts() {
 }
 
 /// Chart size for a progress view.
-pub fn size(p: &ProgressView) -> (u32, u32) {
+pub fn size(p: &Progress) -> (u32, u32) {
     (WIDTH, PANEL * u32::try_from(p.scales.len().max(1)).unwrap_or(1) + 40)
 }
 
-fn rater(scale: &ScaleProgress) -> String {
+fn rater(scale: &Panel) -> String {
     crate::domain::wire_name(scale.rater)
 }
 
@@ -63,7 +93,7 @@ fn number(v: f64) -> String {
 }
 
 /// The y-axis title: what the number is, with the scale's range or unit.
-fn y_title(scale: &ScaleProgress) -> String {
+fn y_title(scale: &Panel) -> String {
     if scale.scale == "erythema_a_star" {
         "a* (CIELAB, redder is higher)".to_owned()
     } else {
@@ -79,7 +109,7 @@ fn direction(d: Direction) -> &'static str {
 }
 
 /// What the chart shows, in words: the `<desc>` of the SVG.
-pub fn describe(p: &ProgressView) -> String {
+pub fn describe(p: &Progress) -> String {
     if p.scales.is_empty() {
         return "No scores have been recorded yet.".to_owned();
     }
@@ -119,7 +149,7 @@ pub fn describe(p: &ProgressView) -> String {
     format!("{}.", parts.join(". "))
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &ProgressView) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &Progress) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (title, body) = root.split_vertically(40);
     title.draw_text("Progress by scale", &(FONT, 22).into_text_style(&title), (12, 10)).map_err(|e| e.to_string())?;
@@ -222,7 +252,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// The chart as an accessible SVG: `role="img"`, labelled by its `<title>` and `<desc>`.
-pub fn svg(p: &ProgressView) -> Result<String, String> {
+pub fn svg(p: &Progress) -> Result<String, String> {
     fonts();
     let mut out = String::new();
     {
@@ -239,7 +269,7 @@ pub fn svg(p: &ProgressView) -> Result<String, String> {
     Ok(out)
 }
 
-pub fn png(p: &ProgressView) -> Result<Vec<u8>, String> {
+pub fn png(p: &Progress) -> Result<Vec<u8>, String> {
     fonts();
     let (w, h) = size(p);
     let mut rgb = vec![0u8; (w as usize) * (h as usize) * 3];
@@ -404,34 +434,25 @@ impl<B: DrawingBackend> DrawingBackend for GlyphText<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::scores::{ProgressPoint, SessionMark};
 
     fn at(day: u32) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(&format!("2026-03-{day:02}T09:00:00Z")).map(|t| t.to_utc()).unwrap_or_default()
     }
 
-    fn view() -> ProgressView {
-        let point = |day, value| ProgressPoint { at: at(day), value, session_id: None, score_id: format!("s{day}") };
-        ProgressView {
-            patient_id: "p".into(),
-            scales: vec![ScaleProgress {
+    fn view() -> Progress {
+        let point = |day, value| Point { at: at(day), value };
+        Progress {
+            scales: vec![Panel {
                 scale: "gais".into(),
                 name: "Global Aesthetic Improvement Scale".into(),
-                rater: crate::domain::scales::Rater::Clinician,
+                rater: Rater::Clinician,
                 direction: Direction::LowerIsBetter,
                 min: 1.0,
                 max: 5.0,
                 series: vec![point(2, 4.0), point(16, 3.0), point(30, 2.0)],
-                baseline: 4.0,
-                latest: 2.0,
-                change: -2.0,
                 improved: true,
-                clinically_meaningful: Some(true),
             }],
-            sessions: vec![
-                SessionMark { id: "a".into(), performed_at: at(2) },
-                SessionMark { id: "b".into(), performed_at: at(16) },
-            ],
+            sessions: vec![SessionMark { performed_at: at(2) }, SessionMark { performed_at: at(16) }],
         }
     }
 

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod alert_notifications;
 pub mod alerts;
 pub mod audit;
+pub mod audit_sink;
 pub mod calendar;
 pub mod checkins;
 pub mod clinics;

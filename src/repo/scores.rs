@@ -1,5 +1,10 @@
 //! Scales (seeded, versioned definitions) and scores recorded on them.
 
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
 use chrono::NaiveDateTime;
 use diesel::{
     prelude::*,
@@ -11,7 +16,10 @@ use crate::db::{
     schema::{scales, scores},
 };
 
-use crate::repo::{patients::Scope, scoped::ScopedSql, sessions::CompletedSession};
+use crate::{
+    domain::scales::ScaleDef,
+    repo::{patients::Scope, scoped::ScopedSql, sessions::CompletedSession},
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = scales)]
@@ -162,4 +170,33 @@ pub fn delete_automatic_for_photo(conn: &mut DbConnection, patient_id: &str, pho
             .filter(scores::photo_ids.eq(pattern)),
     )
     .execute(conn)
+}
+
+/// Every stored scale definition, all versions (a row that does not parse is left out).
+pub fn all_definitions(conn: &mut DbConnection) -> QueryResult<Vec<ScaleDef>> {
+    Ok(find_scales(conn)?.into_iter().filter_map(|r| serde_json::from_str(&r.definition).ok()).collect())
+}
+
+/// Every stored definition, read at most once a minute: a (code, version) row never changes,
+/// and new versions only appear when a newer release seeds them at start-up.
+#[derive(Clone, Default)]
+pub struct ScaleCache(Arc<RwLock<Option<Cached>>>);
+
+/// When the definitions were read, and the definitions.
+type Cached = (Instant, Arc<Vec<ScaleDef>>);
+
+const SCALE_CACHE_TTL: Duration = Duration::from_secs(60);
+
+impl ScaleCache {
+    /// The definitions, from the cache or (when it is older than a minute) from `conn`.
+    pub fn all(&self, conn: &mut DbConnection) -> diesel::QueryResult<Arc<Vec<ScaleDef>>> {
+        if let Some((at, defs)) = self.0.read().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && at.elapsed() < SCALE_CACHE_TTL
+        {
+            return Ok(defs.clone());
+        }
+        let defs = Arc::new(all_definitions(conn)?);
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), defs.clone()));
+        Ok(defs)
+    }
 }

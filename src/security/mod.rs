@@ -7,6 +7,7 @@ pub mod jwt;
 pub mod links;
 pub mod password;
 pub mod rate_limit;
+pub mod sessions;
 pub mod ssrf;
 
 use base64::Engine;

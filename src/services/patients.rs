@@ -24,7 +24,6 @@ use crate::{
         clinical::{QuietHours, check_fitzpatrick, parse_time_zone},
     },
     error::{ApiError, ApiResult, ErrorCode},
-    http::json::{JsonWriter, WriteJson, Written},
     i18n::Reader,
     repo::{
         clinics, invitations as repo_invitations,
@@ -39,6 +38,7 @@ use crate::{
         invitations,
     },
     state::AppState,
+    wire::json::{JsonWriter, WriteJson, Written},
 };
 
 /// Local quiet hours (no reminders inside), `HH:MM` in the patient's time zone.
@@ -130,11 +130,11 @@ pub struct PatientView {
     /// Whether the patient has accepted the app invitation.
     pub has_app_account: bool,
     pub archived: bool,
-    #[serde(serialize_with = "crate::http::json::instant_opt")]
+    #[serde(serialize_with = "crate::wire::json::instant_opt")]
     pub archived_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::http::json::instant")]
+    #[serde(serialize_with = "crate::wire::json::instant")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::http::json::instant")]
+    #[serde(serialize_with = "crate::wire::json::instant")]
     pub updated_at: DateTime<Utc>,
     /// On create and re-invite: `sent`, `not_requested` (no email or `invite: false`), or
     /// `mail_failed` (the record is kept; re-send with `POST /patients/{id}/invitation`).

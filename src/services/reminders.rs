@@ -15,7 +15,6 @@ use crate::{
         clinical::QuietHours,
         protocol::{self, Step},
     },
-    http::json::RawJson,
     repo::{
         courses,
         patients::Patient,
@@ -141,54 +140,4 @@ pub fn cancel_session(
 pub fn cancel_course(conn: &mut DbConnection, course_id: &str, now: DateTime<Utc>) -> QueryResult<usize> {
     let ids: Vec<String> = sessions::find_for_course(conn, course_id)?.into_iter().map(|s| s.id).collect();
     reminders::cancel_scheduled(conn, &ids, "course_cancelled", to_db(now))
-}
-
-/// A protocol step's texts as a reminder shows them, written as JSON once per protocol.
-#[derive(Debug)]
-pub struct StepTexts {
-    pub key: String,
-    pub title: RawJson,
-    pub message: RawJson,
-    pub avoid: RawJson,
-    pub action: Option<RawJson>,
-}
-
-impl StepTexts {
-    /// The bytes of its JSON texts.
-    pub fn json_len(&self) -> usize {
-        self.title.get().len()
-            + self.message.get().len()
-            + self.avoid.get().len()
-            + self.action.as_ref().map_or(0, |a| a.get().len())
-    }
-}
-
-impl From<&Step> for StepTexts {
-    fn from(step: &Step) -> Self {
-        Self {
-            key: step.key.clone(),
-            title: RawJson::of(&step.title),
-            message: RawJson::of(&step.message),
-            avoid: RawJson::of(&step.avoid),
-            action: step.action.as_ref().map(RawJson::of),
-        }
-    }
-}
-
-/// Protocol step texts by protocol id. A protocol row never changes (a new version is a new
-/// row), so its steps can be kept for the life of the process.
-#[derive(Clone, Default)]
-pub struct StepCache(
-    std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Vec<StepTexts>>>>>,
-);
-
-impl StepCache {
-    pub fn get(&self, protocol_id: &str) -> Option<std::sync::Arc<Vec<StepTexts>>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).get(protocol_id).cloned()
-    }
-
-    pub fn insert(&self, protocol_id: String, steps: &[Step]) {
-        let texts = steps.iter().map(StepTexts::from).collect();
-        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(protocol_id, std::sync::Arc::new(texts));
-    }
 }

@@ -1,11 +1,6 @@
 //! Scale definitions: seeded from `domain::scales::builtin` at start-up (missing versions only),
 //! read from the database afterwards.
 
-use std::{
-    sync::{Arc, RwLock},
-    time::{Duration, Instant},
-};
-
 use chrono::Utc;
 
 use crate::{
@@ -39,32 +34,10 @@ pub fn seed(db: &Db) -> anyhow::Result<usize> {
 
 /// Every stored definition, all versions.
 pub fn all(conn: &mut DbConnection) -> diesel::QueryResult<Vec<ScaleDef>> {
-    Ok(scores::find_scales(conn)?.into_iter().filter_map(|r| serde_json::from_str(&r.definition).ok()).collect())
+    scores::all_definitions(conn)
 }
 
-/// Every stored definition, read at most once a minute: a (code, version) row never changes,
-/// and new versions only appear when a newer release seeds them at start-up.
-#[derive(Clone, Default)]
-pub struct ScaleCache(Arc<RwLock<Option<Cached>>>);
-
-/// When the definitions were read, and the definitions.
-type Cached = (Instant, Arc<Vec<ScaleDef>>);
-
-const SCALE_CACHE_TTL: Duration = Duration::from_secs(60);
-
-impl ScaleCache {
-    /// The definitions, from the cache or (when it is older than a minute) from `conn`.
-    pub fn all(&self, conn: &mut DbConnection) -> diesel::QueryResult<Arc<Vec<ScaleDef>>> {
-        if let Some((at, defs)) = self.0.read().unwrap_or_else(|p| p.into_inner()).as_ref()
-            && at.elapsed() < SCALE_CACHE_TTL
-        {
-            return Ok(defs.clone());
-        }
-        let defs = Arc::new(all(conn)?);
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), defs.clone()));
-        Ok(defs)
-    }
-}
+pub use crate::repo::scores::ScaleCache;
 
 /// The latest version of `code`, or the given version.
 pub fn find(conn: &mut DbConnection, code: &str, version: Option<i32>) -> diesel::QueryResult<Option<ScaleDef>> {

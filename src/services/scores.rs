@@ -14,7 +14,7 @@ use crate::{
         scales::{Direction, Rater, ScaleDef, meaningful, score_value},
     },
     error::{ApiError, ApiResult, FieldError},
-    http::json::{JsonWriter, WriteJson},
+    media::chart,
     repo::{
         audit as audit_repo,
         patients::Patient,
@@ -30,6 +30,7 @@ use crate::{
         scales,
     },
     state::AppState,
+    wire::json::{JsonWriter, WriteJson},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -72,7 +73,7 @@ pub struct ScoreView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgressPoint {
-    #[serde(serialize_with = "crate::http::json::instant")]
+    #[serde(serialize_with = "crate::wire::json::instant")]
     pub at: DateTime<Utc>,
     pub value: f64,
     pub session_id: Option<String>,
@@ -102,7 +103,7 @@ pub struct ScaleProgress {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionMark {
     pub id: String,
-    #[serde(serialize_with = "crate::http::json::instant")]
+    #[serde(serialize_with = "crate::wire::json::instant")]
     pub performed_at: DateTime<Utc>,
 }
 
@@ -112,6 +113,29 @@ pub struct ProgressView {
     pub scales: Vec<ScaleProgress>,
     /// Completed sessions, for marking on charts.
     pub sessions: Vec<SessionMark>,
+}
+
+impl ProgressView {
+    /// What its chart shows (`media::chart`).
+    pub fn chart(&self) -> chart::Progress {
+        chart::Progress {
+            scales: self
+                .scales
+                .iter()
+                .map(|s| chart::Panel {
+                    scale: s.scale.clone(),
+                    name: s.name.clone(),
+                    rater: s.rater,
+                    direction: s.direction,
+                    min: s.min,
+                    max: s.max,
+                    series: s.series.iter().map(|p| chart::Point { at: p.at, value: p.value }).collect(),
+                    improved: s.improved,
+                })
+                .collect(),
+            sessions: self.sessions.iter().map(|s| chart::SessionMark { performed_at: s.performed_at }).collect(),
+        }
+    }
 }
 
 fn rater_name(r: Rater) -> String {
@@ -402,7 +426,7 @@ mod tests {
     use proptest::{option, prelude::*};
 
     use super::*;
-    use crate::http::json::arbitrary::{instant, text as arbitrary_text};
+    use crate::wire::json::arbitrary::{instant, text as arbitrary_text};
 
     /// Any number, including those serde_json writes as `null` (not finite).
     fn number() -> impl Strategy<Value = f64> {

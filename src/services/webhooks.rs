@@ -11,12 +11,12 @@ use utoipa::ToSchema;
 use crate::{
     db::{DbConnection, from_db, new_id, to_db},
     error::{ApiError, ApiResult},
-    http::pagination::{Page, fetch_limit},
     repo::webhooks::{self, Attempt, Delivery, Endpoint, EndpointChanges},
     security::caller::AuthUser,
     security::{random_token, ssrf},
     services::validation::{Checks, double_option, each_once, text},
     state::AppState,
+    wire::pagination::{Page, fetch_limit},
 };
 
 /// How long the previous secret keeps signing (beside the new one) after a rotation.

@@ -470,7 +470,7 @@ mod tests {
     mod hand_written {
         use proptest::{option, prelude::*};
 
-        use crate::http::{
+        use crate::wire::{
             json::{JsonWriter, WriteJson},
             pagination::Page,
         };
@@ -502,8 +502,8 @@ mod tests {
         proptest! {
             #[test]
             fn a_page_is_written_as_serde_json_writes_it(
-                names in prop::collection::vec(crate::http::json::arbitrary::text(), 0..4),
-                next_cursor in option::of(crate::http::json::arbitrary::text()),
+                names in prop::collection::vec(crate::wire::json::arbitrary::text(), 0..4),
+                next_cursor in option::of(crate::wire::json::arbitrary::text()),
             ) {
                 let page = Page { items: names.into_iter().map(|name| Item { name }).collect(), next_cursor };
                 prop_assert_eq!(written(&page), serde_json::to_string(&page).unwrap());

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     error::{ApiError, ErrorCode},
-    http::json::{JsonWriter, WriteJson},
+    wire::json::{JsonWriter, WriteJson},
 };
 
 pub const DEFAULT_LIMIT: u32 = 50;
