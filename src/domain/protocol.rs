@@ -32,6 +32,7 @@ pub enum StepKind {
 pub enum Schedule {
     /// At fixed local times on each day from `from_day` to `to_day` (day 0 is the session's
     /// local date); times before the session are left out.
+    #[schema(title = "DailyAt")]
     DailyAt {
         /// One to six, `HH:MM`, local.
         #[schema(min_items = 1, max_items = 6)]
@@ -43,12 +44,14 @@ pub enum Schedule {
         to_day: u32,
     },
     /// Hours after the session (absolute time), then moved out of quiet hours.
+    #[schema(title = "AfterHours")]
     AfterHours {
         /// One to 30 offsets, each at most 2160 (90 days).
         #[schema(min_items = 1, max_items = 30)]
         hours: Vec<u32>,
     },
     /// Before the next session is due (session + course interval), at a local time.
+    #[schema(title = "BeforeNextSession")]
     BeforeNextSession {
         #[schema(maximum = 30)]
         days_before: u32,
@@ -77,6 +80,7 @@ impl<'de> Deserialize<'de> for Schedule {
 /// What makes a reminder unnecessary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = StepGoal)]
 pub enum Goal {
     /// A serum application logged near the due time.
     SerumLogged,
@@ -86,6 +90,7 @@ pub enum Goal {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProtocolStep)]
 pub struct Step {
     /// Stable name within the protocol, e.g. `ha_serum`.
     #[schema(pattern = "^[a-z0-9_]{1,40}$")]

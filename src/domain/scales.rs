@@ -27,6 +27,7 @@ pub struct Anchor {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ScaleItem)]
 pub struct Item {
     pub key: String,
     pub label: String,
@@ -52,10 +53,13 @@ pub enum Compute {
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Meaningful {
     /// The latest value is at most this (GAIS ≤ 3: improved).
+    #[schema(title = "LatestAtMost")]
     LatestAtMost { value: f64 },
     /// The value fell by at least this much from baseline.
+    #[schema(title = "DropAtLeast")]
     DropAtLeast { value: f64 },
     /// IGA success: latest 0 or 1 and a drop of at least 2 grades.
+    #[schema(title = "IgaSuccess")]
     IgaSuccess,
 }
 

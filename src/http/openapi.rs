@@ -23,8 +23,9 @@ use crate::{error, http, services};
     info(
         title = "Aftercare API",
         description = "Backend for microneedling clinics and their patients' app: courses, sessions, aftercare reminders, check-ins, photos and progress scores.\n\nErrors are RFC 9457 `application/problem+json` with a stable `code`.",
-        license(name = "MIT"),
+        license(name = "MIT", identifier = "MIT"),
     ),
+    servers((url = "/", description = "The server this document is served by")),
     paths(
         http::ops::get_healthz,
         http::ops::get_readyz,
@@ -128,7 +129,7 @@ use crate::{error, http, services};
         http::webhooks::resend_webhook_delivery,
     ),
     components(schemas(error::Problem, error::FieldError, error::ErrorCode, services::auth::TokenResponse)),
-    modifiers(&CommonResponses, &Links, &ScaleCodes),
+    modifiers(&CommonResponses, &Links, &ScaleCodes, &Contract),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "auth", description = "Login, tokens, invitations and password reset"),
@@ -225,6 +226,13 @@ impl Modify for CommonResponses {
                 if path.starts_with("/api/") {
                     add("503", "The database is unavailable or the server is busy");
                 }
+                // Every route is behind the NUL guard: even one without parameters refuses a
+                // query string holding a NUL character.
+                if !responses.keys().any(|status| status.starts_with('4')) {
+                    responses
+                        .entry("400".to_owned())
+                        .or_insert_with(|| problem("`invalid_query`: the query string holds a NUL character (%00)"));
+                }
             }
         }
     }
@@ -320,6 +328,51 @@ impl Modify for ScaleCodes {
             }
         }
         scale.enum_values = Some(codes);
+    }
+}
+
+/// What generated clients need beyond the derives: public operations say so (`security: []`),
+/// binary bodies are typed as binary (not as an array of integers, or untyped), and a page's
+/// items refer to their view's schema instead of repeating it inline.
+struct Contract;
+
+impl Modify for Contract {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let schema_names: Vec<String> =
+            doc.components.as_ref().map(|c| c.schemas.keys().cloned().collect()).unwrap_or_default();
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                op.security.get_or_insert_with(Vec::new);
+                for response in op.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else { continue };
+                    for (media_type, content) in response.content.iter_mut() {
+                        if media_type.contains("json") {
+                            continue;
+                        }
+                        let text = media_type.starts_with("text/") || media_type.starts_with("image/svg");
+                        let mut string = openapi::ObjectBuilder::new().schema_type(openapi::Type::String);
+                        if !text {
+                            string =
+                                string.format(Some(openapi::SchemaFormat::KnownFormat(openapi::KnownFormat::Binary)));
+                        }
+                        content.schema = Some(RefOr::T(openapi::Schema::Object(string.build())));
+                    }
+                }
+            }
+        }
+        let Some(components) = doc.components.as_mut() else { return };
+        for (name, schema) in components.schemas.iter_mut() {
+            let Some(view) = name.strip_prefix("Page_") else { continue };
+            if !schema_names.iter().any(|n| n == view) {
+                continue;
+            }
+            let RefOr::T(openapi::Schema::Object(page)) = schema else { continue };
+            if let Some(RefOr::T(openapi::Schema::Array(items))) = page.properties.get_mut("items") {
+                items.items =
+                    openapi::schema::ArrayItems::RefOrSchema(Box::new(RefOr::Ref(Ref::from_schema_name(view))));
+            }
+        }
     }
 }
 

@@ -40,6 +40,7 @@ use crate::{
 // `View::ALL` (tests/api/security_uploads.rs holds the two together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = PhotoAngle)]
 pub enum View {
     Frontal,
     Left45,

@@ -43,6 +43,7 @@ pub struct CreateScore {
     /// For scales scored directly.
     pub value: Option<f64>,
     /// For item scales (POSAS, Vancouver, Goodman & Baron quantitative).
+    #[schema(nullable = false)]
     pub items: Option<BTreeMap<String, f64>>,
     /// Photos the score was made from.
     #[serde(default)]
@@ -61,6 +62,9 @@ pub struct ScoreView {
     pub scale: String,
     pub version: i32,
     pub value: f64,
+    /// Each item's value, on item scales; absent on scales scored directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub items: Option<BTreeMap<String, f64>>,
     pub photo_ids: Vec<String>,
     pub session_id: Option<String>,

@@ -110,6 +110,7 @@ pub struct CancelSession {
 
 /// Something unusual that did not stop the session from being recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = SessionWarning)]
 pub struct Warning {
     /// `depth_outside_usual_range`, `too_soon`, `beyond_planned_sessions`, `pih_risk`.
     pub code: String,
