@@ -25,6 +25,13 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Whether a presented secret equals the expected one, in time independent of where they differ
+/// and of their lengths (both are hashed first).
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
+}
+
 /// An email address fit for logs: first letter of the local part, then the domain.
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
