@@ -767,7 +767,7 @@ async fn a_live_dispatcher_renews_only_its_own_claims() {
 
 /// The treated patient of helpers, set up through a real SMTP server: the invitation token is
 /// read from what the sink received. Returns (staff token, patient token).
-async fn treated_over_smtp(app: &TestApp, sink: &SmtpSink) -> (String, String) {
+pub(crate) async fn treated_over_smtp(app: &TestApp, sink: &SmtpSink) -> (String, String) {
     let staff = app.admin_token().await;
     let body = json!({"name": "Jane Doe", "email": "jane@x.example", "time_zone": "Europe/London"});
     let p = ok(app.post("/api/v1/patients", &body, Some(&staff)).await, 201).await;
@@ -913,7 +913,7 @@ async fn an_alert_email_refused_for_good_is_visible_and_alerts_the_clinic() {
         (Some("review"), red["patient_id"].as_str())
     );
     assert_eq!(unreachable["notification"]["status"], "none", "review alerts are not emailed");
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let metrics = app.scrape().await;
     assert!(metrics.contains("aftercare_alert_emails{status=\"failed\"} 1"), "{metrics}");
 }
 

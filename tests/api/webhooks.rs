@@ -34,12 +34,12 @@ struct Hit {
 }
 
 /// A receiver on loopback that answers 500 to its first `fail_first` requests, then 204.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
-async fn receiver(fail_first: usize) -> Receiver {
+pub(crate) async fn receiver(fail_first: usize) -> Receiver {
     let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
     let seen = Arc::new(AtomicUsize::new(0));
     let (h, s) = (hits.clone(), seen.clone());
