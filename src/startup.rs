@@ -95,7 +95,9 @@ impl Application {
         let listener = TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
         let port = listener.local_addr()?.port();
         let metrics_listener = match &settings.metrics.bind {
-            Some(bind) => Some(TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind} for metrics"))?),
+            Some(bind) => {
+                Some(TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind} for metrics"))?)
+            }
             None => None,
         };
         let state = build_state(settings, overrides).await?;

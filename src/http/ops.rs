@@ -53,7 +53,9 @@ pub async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> ApiRes
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "Send the metrics token as `Authorization: Bearer …`"))?;
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthenticated, "Send the metrics token as `Authorization: Bearer …`")
+        })?;
     if !crate::security::same_secret(presented.trim(), expected.expose_secret()) {
         return Err(ApiError::new(ErrorCode::InvalidToken, "The metrics token is wrong"));
     }

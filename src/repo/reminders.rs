@@ -223,9 +223,7 @@ pub const REMINDERS: Queue = Queue { table: "reminders", waiting: "scheduled", d
 /// instant the oldest of them fell due: the gauges on `/metrics`.
 pub fn due_summary(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     let due = || {
-        reminders::table
-            .filter(reminders::status.eq_any(["scheduled", "sending"]))
-            .filter(reminders::due_at.le(now))
+        reminders::table.filter(reminders::status.eq_any(["scheduled", "sending"])).filter(reminders::due_at.le(now))
     };
     let count = due().count().get_result(conn)?;
     let oldest = due().select(reminders::due_at).order(reminders::due_at.asc()).first::<DbTime>(conn).optional()?;

@@ -128,8 +128,11 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let histograms =
-            [(HTTP_DURATION, &BUCKETS), (SMTP_SEND_DURATION, &SLOW_BUCKETS), (PHOTO_PROCESSING_DURATION, &SLOW_BUCKETS)];
+        let histograms = [
+            (HTTP_DURATION, &BUCKETS),
+            (SMTP_SEND_DURATION, &SLOW_BUCKETS),
+            (PHOTO_PROCESSING_DURATION, &SLOW_BUCKETS),
+        ];
         // Fails only for an empty list of buckets.
         let builder = histograms
             .into_iter()
@@ -166,7 +169,11 @@ impl Default for Metrics {
             describe_gauge!(DB_POOL_CONNECTIONS, "Database pool connections, by state (in_use, idle).");
             describe_gauge!(DB_POOL_WAITING, "Callers waiting for a database connection.");
             describe_counter!(DB_POOL_TIMEOUTS, "Database connection checkouts that timed out.");
-            describe_histogram!(PHOTO_PROCESSING_DURATION, Unit::Seconds, "Time to decode, check, measure and re-encode an uploaded photo.");
+            describe_histogram!(
+                PHOTO_PROCESSING_DURATION,
+                Unit::Seconds,
+                "Time to decode, check, measure and re-encode an uploaded photo."
+            );
             // Every labelled series exists from the start, at 0: a rate over it is defined.
             counter!(REMINDERS_CLAIMED).absolute(0);
             for channel in Channel::ALL {
