@@ -887,6 +887,16 @@ async fn a_red_flag_raised_while_smtp_refuses_connections_goes_out_on_the_first_
     app.clock.advance(Duration::seconds(5));
     assert_eq!(deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap(), AlertMailReport::default());
     assert_eq!(sink.received().into_iter().filter(urgent).count(), 1, "sent once");
+    let metrics = app.scrape().await;
+    for series in [
+        "aftercare_alert_notifications_retried_total 1",
+        "aftercare_alert_notifications_sent_total 1",
+        "aftercare_alert_notifications_failed_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "no {series} in\n{metrics}");
+    }
+    let transient = metrics.lines().find_map(|l| l.strip_prefix("aftercare_smtp_errors_total{kind=\"transient\"} "));
+    assert!(transient.is_some_and(|n| n.parse::<f64>().unwrap() >= 1.0), "{metrics}");
 }
 
 /// When a staff member's address is refused for good, the alert shows it and the clinic gets a

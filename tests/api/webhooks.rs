@@ -112,6 +112,14 @@ async fn deliveries_are_signed_retried_with_backoff_logged_and_resent() {
     app.clock.advance(Duration::seconds(13));
     let second = deliver_due_webhooks(&app.state, app.clock.now()).await.unwrap();
     assert_eq!((second.claimed, second.delivered), (2, 2));
+    let metrics = app.scrape().await;
+    for series in [
+        r#"aftercare_webhook_deliveries_total{outcome="retried"} 2"#,
+        r#"aftercare_webhook_deliveries_total{outcome="sent"} 2"#,
+        r#"aftercare_webhook_deliveries_total{outcome="failed"} 0"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "no {series} in\n{metrics}");
+    }
 
     let hits = rx.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), 4);
