@@ -52,7 +52,9 @@ pub async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> ApiRes
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or_else(|| {
             ApiError::new(ErrorCode::Unauthenticated, "Send the metrics token as `Authorization: Bearer …`")
         })?;

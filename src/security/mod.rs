@@ -89,6 +89,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn secrets_are_equal_only_when_identical() {
+        assert!(same_secret("metrics-token-for-tests", "metrics-token-for-tests"));
+        assert!(!same_secret("metrics-token-for-test", "metrics-token-for-tests"));
+        assert!(!same_secret("", "metrics-token-for-tests"));
+        assert!(!same_secret("Metrics-token-for-tests", "metrics-token-for-tests"));
+    }
+
+    #[test]
     fn emails_are_masked_in_logs() {
         assert_eq!(mask_email("jane.doe@example.com"), "j***@example.com");
         assert_eq!(mask_email("nonsense"), "***");

@@ -115,6 +115,8 @@ async fn on_the_main_port_metrics_need_the_token_and_without_one_are_not_served(
     let basic = app.client.get(app.url("/metrics")).basic_auth("x", Some(METRICS_TOKEN)).send().await.unwrap();
     assert_problem(basic, 401, "unauthenticated").await;
     assert!(app.scrape().await.contains("# TYPE aftercare_reminders_due gauge"));
+    let lower = app.client.get(app.url("/metrics")).header("authorization", format!("bearer {METRICS_TOKEN}"));
+    assert_eq!(lower.send().await.unwrap().status(), 200, "the scheme is case-insensitive");
 
     let closed = TestApp::spawn_with(|s| s.metrics.token = None).await;
     assert_eq!(closed.metrics_address, None);
