@@ -17,12 +17,16 @@ work=$(mktemp -d)
 port=${FUZZ_PORT:-8099}
 export AFTERCARE__DATA_DIR="$work/data" AFTERCARE__SERVER__BIND="127.0.0.1:$port" AFTERCARE__LOG__LEVEL=warn
 export AFTERCARE__AUTH__LOGIN_PER_IP_PER_MINUTE=100000 AFTERCARE__AUTH__LOGIN_PER_ACCOUNT_PER_MINUTE=100000
+# /metrics on the main port answers only this token (401 to the roles' and the anonymous requests).
+export AFTERCARE__METRICS__TOKEN="fuzz-metrics-token-$RANDOM$RANDOM"
 unset DATABASE_URL
 AFTERCARE_ADMIN_PASSWORD='quiet-lantern-harbour-fuzz-29' "$bin" create-admin --clinic Fuzz --email admin@fuzz.example >/dev/null
 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:$port/metrics" -H "authorization: Bearer $AFTERCARE__METRICS__TOKEN" |
+  grep -q '^# TYPE aftercare_reminders_due gauge' || { echo "/metrics does not answer its token" >&2; exit 1; }
 api="http://127.0.0.1:$port/api/v1"
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 login() {

@@ -85,6 +85,8 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__PUSH__TIMEOUT_SECS", "10"),
     ("AFTERCARE__LOG__FORMAT", "pretty"),
     ("AFTERCARE__LOG__LEVEL", "info"),
+    ("AFTERCARE__METRICS__BIND", "127.0.0.1:9464"),
+    ("AFTERCARE__METRICS__TOKEN", "an-example-metrics-token"),
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -103,6 +105,19 @@ pub struct Settings {
     pub photos: PhotoSettings,
     pub push: PushSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Where `/metrics` is served. Neither set: nowhere (the main port answers 404).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// host:port of a second listener serving only `/metrics`, without authentication (keep it
+    /// on loopback or a private network).
+    pub bind: Option<String>,
+    /// When set, `/metrics` on the main port answers requests bearing `Authorization: Bearer
+    /// <token>` (at least 16 bytes).
+    pub token: Option<SecretString>,
 }
 
 /// Push notifications to the app. Each platform is on only when its credentials are set.
@@ -346,6 +361,7 @@ impl Default for Settings {
             photos: PhotoSettings::default(),
             push: PushSettings::default(),
             log: LogSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -436,6 +452,14 @@ impl Settings {
             .map(|mut addrs| addrs.next().is_some())
             .unwrap_or(false);
         anyhow::ensure!(resolves, "AFTERCARE__SERVER__BIND `{}` is not host:port", self.server.bind);
+        if let Some(bind) = &self.metrics.bind {
+            let resolves =
+                std::net::ToSocketAddrs::to_socket_addrs(bind).map(|mut addrs| addrs.next().is_some()).unwrap_or(false);
+            anyhow::ensure!(resolves, "AFTERCARE__METRICS__BIND `{bind}` is not host:port");
+        }
+        if let Some(token) = &self.metrics.token {
+            anyhow::ensure!(token.expose_secret().len() >= 16, "AFTERCARE__METRICS__TOKEN is shorter than 16 bytes");
+        }
         url::Url::parse(&self.server.public_url)
             .with_context(|| format!("AFTERCARE__SERVER__PUBLIC_URL `{}` is not a URL", self.server.public_url))?;
         self.database_url()?;
@@ -653,6 +677,12 @@ mod tests {
         let mut s = Settings::default();
         s.mail.smtp_url = Some(SecretString::from("http://x"));
         assert!(s.validated().unwrap_err().to_string().contains("SMTP_URL"));
+        let mut s = Settings::default();
+        s.metrics.token = Some(SecretString::from("short"));
+        assert!(s.validated().unwrap_err().to_string().contains("AFTERCARE__METRICS__TOKEN"));
+        let mut s = Settings::default();
+        s.metrics.bind = Some("nonsense".into());
+        assert!(s.validated().unwrap_err().to_string().contains("AFTERCARE__METRICS__BIND"));
     }
 
     #[test]

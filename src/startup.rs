@@ -27,6 +27,8 @@ pub struct Overrides {
 pub struct Application {
     server: Server,
     port: u16,
+    /// The `/metrics` listener of `metrics.bind`, when set.
+    metrics: Option<(Server, u16)>,
     state: AppState,
 }
 
@@ -48,10 +50,12 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
 /// The shared state, from settings and overrides.
 pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Result<AppState> {
     let db = open_database(&settings).await?;
+    let metrics = Metrics::start();
     let mailer = match overrides.mailer {
         Some(m) => m,
         None => Mailer::from_settings(&settings)?,
-    };
+    }
+    .observed(metrics.clone());
     let secret = settings.jwt_secret()?;
     let auth = &settings.auth;
     let jwt = JwtKeys::new(&secret, &auth.issuer, &auth.audience, auth.access_token_ttl_secs);
@@ -81,7 +85,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         hasher,
         login_limiter,
         login_sessions: Default::default(),
-        metrics: Metrics::start(),
+        metrics,
     })
 }
 
@@ -90,13 +94,31 @@ impl Application {
         let bind = settings.server.bind.clone();
         let listener = TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match &settings.metrics.bind {
+            Some(bind) => {
+                Some(TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind} for metrics"))?)
+            }
+            None => None,
+        };
         let state = build_state(settings, overrides).await?;
         let server = serve(state.clone(), listener)?;
-        Ok(Self { server, port, state })
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let port = listener.local_addr()?.port();
+                Some((serve_metrics(state.clone(), listener)?, port))
+            }
+            None => None,
+        };
+        Ok(Self { server, port, metrics, state })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the `/metrics` listener, when `metrics.bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     pub fn state(&self) -> &AppState {
@@ -111,7 +133,15 @@ impl Application {
         } else {
             None
         };
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let served = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(false).await;
+            let _ = task.await;
+        }
         if let Some(s) = scheduler.as_mut() {
             let _ = s.shutdown().await;
         }
@@ -160,6 +190,24 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
     .client_request_timeout(Duration::from_secs(5))
     .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// The listener of `metrics.bind`: `/metrics` without authentication, nothing else (404).
+fn serve_metrics(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    tracing::info!(server.address = %listener.local_addr()?, "serving /metrics");
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .service(web::resource("/metrics").route(web::get().to(http::ops::get_metrics_open)))
+            .default_service(web::to(http::route_not_found))
+    })
+    .workers(1)
+    .client_request_timeout(Duration::from_secs(5))
+    .shutdown_timeout(5)
     .listen(listener)?
     .run();
     Ok(server)

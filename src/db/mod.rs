@@ -12,7 +12,13 @@ mod time;
 
 pub use time::{DbTime, DbTimeOpt};
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
@@ -179,6 +185,14 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     write_lock: Arc<std::sync::Mutex<()>>,
+    checkouts: Arc<Checkouts>,
+}
+
+/// Checkouts waiting now, and those that gave up waiting (for `/metrics`).
+#[derive(Default)]
+struct Checkouts {
+    waiting: AtomicU64,
+    timeouts: AtomicU64,
 }
 
 impl Db {
@@ -200,7 +214,7 @@ impl Db {
             .connection_timeout(timeout)
             .build(manager)
             .with_context(|| format!("cannot open the database {}", url.redacted()))?;
-        Ok(Self { pool, backend: url.backend, write_lock: Arc::default() })
+        Ok(Self { pool, backend: url.backend, write_lock: Arc::default(), checkouts: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -209,7 +223,24 @@ impl Db {
 
     /// A pooled connection, for blocking code (CLI commands, jobs already off the runtime).
     pub fn get(&self) -> Result<PooledConn, DbError> {
-        Ok(self.pool.get()?)
+        self.checkouts.waiting.fetch_add(1, Ordering::Relaxed);
+        let conn = self.pool.get();
+        self.checkouts.waiting.fetch_sub(1, Ordering::Relaxed);
+        if conn.is_err() {
+            self.checkouts.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(conn?)
+    }
+
+    /// The pool now: connections open and idle, checkouts waiting, and those that timed out.
+    pub fn pool_stats(&self) -> crate::telemetry::metrics::PoolStats {
+        let state = self.pool.state();
+        crate::telemetry::metrics::PoolStats {
+            connections: state.connections,
+            idle: state.idle_connections,
+            waiting: self.checkouts.waiting.load(Ordering::Relaxed),
+            timeouts: self.checkouts.timeouts.load(Ordering::Relaxed),
+        }
     }
 
     /// Applies pending migrations for this backend.
@@ -230,9 +261,9 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = this.get()?;
             Ok(f(&mut conn)?)
         })
         .await?
@@ -255,7 +286,7 @@ impl Db {
         E: From<DbError> + From<diesel::result::Error>,
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
     {
-        let mut conn = self.pool.get().map_err(|e| E::from(DbError::Pool(e)))?;
+        let mut conn = self.get().map_err(E::from)?;
         let _guard = match self.backend {
             Backend::Sqlite => Some(self.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
             Backend::Postgres => None,
@@ -273,7 +304,7 @@ impl Db {
     {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = this.pool.get()?;
+            let mut conn = this.get()?;
             let _guard = match this.backend {
                 Backend::Sqlite => Some(this.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
                 Backend::Postgres => None,

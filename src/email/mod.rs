@@ -19,7 +19,11 @@ use lettre::{
 };
 use secrecy::ExposeSecret;
 
-use crate::{config::Settings, security::mask_email};
+use crate::{
+    config::Settings,
+    security::mask_email,
+    telemetry::metrics::{Metrics, SmtpErrorKind},
+};
 
 /// A rendered email, ready for any transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,8 @@ pub enum Mailer {
         timeout: Duration,
         /// Set when [`Mailer::answers_again`] found the server not answering.
         unanswered: Arc<AtomicBool>,
+        /// Where each exchange's latency and failure kind are counted (see [`Mailer::observed`]).
+        metrics: Option<Arc<Metrics>>,
     },
     File {
         transport: AsyncFileTransport<Tokio1Executor>,
@@ -86,7 +92,7 @@ impl Mailer {
                     .map_err(|e| anyhow::anyhow!("AFTERCARE__MAIL__SMTP_URL is unusable: {e}"))?
                     .timeout(Some(timeout))
                     .build();
-                Ok(Self::Smtp { transport, from, timeout, unanswered: Arc::default() })
+                Ok(Self::Smtp { transport, from, timeout, unanswered: Arc::default(), metrics: None })
             }
             None => {
                 let dir = settings.data_dir.join("mail");
@@ -106,6 +112,17 @@ impl Mailer {
     /// A mailer that builds messages and throws them away.
     pub fn null(from: &str) -> anyhow::Result<Self> {
         Ok(Self::Null { from: from.parse().map_err(|e| anyhow::anyhow!("bad from address: {e}"))? })
+    }
+
+    /// This mailer with its SMTP exchanges counted in `metrics` (the other transports have no
+    /// exchange to count).
+    pub fn observed(self, metrics: Arc<Metrics>) -> Self {
+        match self {
+            Self::Smtp { transport, from, timeout, unanswered, .. } => {
+                Self::Smtp { transport, from, timeout, unanswered, metrics: Some(metrics) }
+            }
+            other => other,
+        }
     }
 
     /// The messages a memory mailer holds; empty for the others.
@@ -175,13 +192,29 @@ impl Mailer {
     pub async fn send(&self, email: &Email) -> Result<(), MailError> {
         let message = self.build_message(email)?;
         let result = match self {
-            Self::Smtp { transport, timeout, .. } => {
-                match tokio::time::timeout(*timeout, transport.send(message)).await {
-                    Ok(sent) => sent.map(|_| ()).map_err(classify_smtp),
-                    Err(_) => {
-                        Err(MailError::Transient(format!("SMTP exchange took longer than {} s", timeout.as_secs())))
+            Self::Smtp { transport, timeout, metrics, .. } => {
+                let started = std::time::Instant::now();
+                let (result, kind) = match tokio::time::timeout(*timeout, transport.send(message)).await {
+                    Ok(Ok(_)) => (Ok(()), None),
+                    Ok(Err(e)) => {
+                        let kind = if e.is_timeout() {
+                            SmtpErrorKind::Timeout
+                        } else if e.is_permanent() {
+                            SmtpErrorKind::Permanent
+                        } else {
+                            SmtpErrorKind::Transient
+                        };
+                        (Err(classify_smtp(e)), Some(kind))
                     }
+                    Err(_) => (
+                        Err(MailError::Transient(format!("SMTP exchange took longer than {} s", timeout.as_secs()))),
+                        Some(SmtpErrorKind::Timeout),
+                    ),
+                };
+                if let Some(metrics) = metrics {
+                    metrics.smtp_send(started.elapsed(), kind);
                 }
+                result
             }
             Self::File { transport, .. } => transport
                 .send(message)

@@ -188,6 +188,15 @@ impl Modify for CommonResponses {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The value of `AFTERCARE__METRICS__TOKEN`"))
+                    .build(),
+            ),
+        );
         for (path, item) in doc.paths.paths.iter_mut() {
             if let Some(post) =
                 item.post.as_mut().filter(|_| path.starts_with("/api/v1/") && !path.starts_with("/api/v1/auth/"))

@@ -27,6 +27,7 @@ use crate::{
     },
     services::alerts::{Subject, raise},
     state::AppState,
+    telemetry::metrics,
 };
 
 /// How many notifications one pass claims.
@@ -52,6 +53,18 @@ enum Outcome {
     Retried,
     Failed,
     LostLease,
+}
+
+impl Outcome {
+    /// What `/metrics` counts of it (a skipped or lost row sent nothing).
+    fn counted(&self) -> Option<metrics::Outcome> {
+        match self {
+            Self::Sent => Some(metrics::Outcome::Sent),
+            Self::Retried => Some(metrics::Outcome::Retried),
+            Self::Failed => Some(metrics::Outcome::Failed),
+            Self::Skipped | Self::LostLease => None,
+        }
+    }
 }
 
 /// What to send to whom: the alert, its clinic's name and the staff member's address.
@@ -86,7 +99,11 @@ pub async fn deliver_alert_notifications(state: &AppState, now: DateTime<Utc>) -
         .collect()
         .await;
     for outcome in outcomes {
-        match outcome? {
+        let outcome = outcome?;
+        if let Some(counted) = outcome.counted() {
+            state.metrics.alert_notification(counted);
+        }
+        match outcome {
             Outcome::Sent => report.sent += 1,
             Outcome::Skipped => report.skipped += 1,
             Outcome::Retried => report.retried += 1,

@@ -48,6 +48,7 @@ use crate::{
         webhooks::{self, EventType},
     },
     state::AppState,
+    telemetry::metrics::{self, Channel},
 };
 
 /// What one pass did.
@@ -164,6 +165,7 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
             Ok(reminders::claim_due(c, to_db(now), to_db(lease_until), limit)?)
         })
         .await?;
+    state.metrics.reminders_claimed(claimed.len());
     let mut report = DispatchReport { claimed: claimed.len(), ..Default::default() };
     if claimed.is_empty() {
         return Ok(report);
@@ -328,15 +330,16 @@ async fn deliver_one(
     let (mut delivered, mut transient, mut failure) = (false, None::<String>, None::<String>);
     // `refused`: the device's token was refused; the device goes, and that is no failure of the
     // reminder (an app uninstalled).
-    let mut record = |channel: &str, target: &str, result: Result<(), String>, is_transient: bool, refused: bool| {
-        let (status, error) = match result {
-            Ok(()) => ("sent", None),
-            Err(e) if is_transient && retry => ("retrying", Some(e)),
-            Err(e) => ("failed", Some(e)),
+    let mut record = |channel: Channel, target: &str, result: Result<(), String>, is_transient: bool, refused: bool| {
+        let (status, error, counted) = match result {
+            Ok(()) => ("sent", None, metrics::Outcome::Sent),
+            Err(e) if is_transient && retry => ("retrying", Some(e), metrics::Outcome::Retried),
+            Err(e) => ("failed", Some(e), metrics::Outcome::Failed),
         };
+        state.metrics.reminder(channel, counted);
         settled.deliveries.push(Delivery {
             reminder_id: r.id.clone(),
-            channel: channel.to_owned(),
+            channel: channel.as_str().to_owned(),
             target: target.to_owned(),
             status: status.to_owned(),
             attempts: 1,
@@ -354,7 +357,7 @@ async fn deliver_one(
     };
     if let Some(result) = email {
         let is_transient = matches!(result, Err(MailError::Transient(_)));
-        record("email", EMAIL_TARGET, result.map_err(|e| e.to_string()), is_transient, false);
+        record(Channel::Email, EMAIL_TARGET, result.map_err(|e| e.to_string()), is_transient, false);
     }
     let mut done = Done::from(Outcome::Sent);
     let mut refused = Vec::new();
@@ -366,7 +369,7 @@ async fn deliver_one(
             Err(_) => {}
         }
         let is_transient = matches!(result, Err(PushError::Transient(_)));
-        record("push", &device.id, result.map_err(|e| e.to_string()), is_transient, is_refused);
+        record(Channel::Push, &device.id, result.map_err(|e| e.to_string()), is_transient, is_refused);
     }
     done.devices_removed = refused.len();
     settled.refused = refused;

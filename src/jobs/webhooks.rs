@@ -21,6 +21,7 @@ use crate::{
     repo::webhooks::{self, Attempt, Delivery, Endpoint},
     security::ssrf,
     state::AppState,
+    telemetry::metrics,
 };
 
 /// What one pass did.
@@ -83,6 +84,18 @@ enum Outcome {
     LostLease,
 }
 
+impl Outcome {
+    /// What `/metrics` counts of it (a refused target is a failure; a lost row is not counted).
+    fn counted(&self) -> Option<metrics::Outcome> {
+        match self {
+            Self::Delivered => Some(metrics::Outcome::Sent),
+            Self::Retried => Some(metrics::Outcome::Retried),
+            Self::Failed | Self::Refused => Some(metrics::Outcome::Failed),
+            Self::LostLease => None,
+        }
+    }
+}
+
 /// Runs one pass at `now`.
 pub async fn deliver_due_webhooks(state: &AppState, now: DateTime<Utc>) -> Result<WebhookReport, DbError> {
     let lease_secs = i64::try_from(state.settings.webhooks.timeout_secs).unwrap_or(60).saturating_mul(4).max(10);
@@ -119,7 +132,11 @@ pub async fn deliver_due_webhooks(state: &AppState, now: DateTime<Utc>) -> Resul
         .collect()
         .await;
     for outcome in outcomes {
-        match outcome? {
+        let outcome = outcome?;
+        if let Some(counted) = outcome.counted() {
+            state.metrics.webhook_delivery(counted);
+        }
+        match outcome {
             Outcome::Delivered => report.delivered += 1,
             Outcome::Retried => report.retried += 1,
             Outcome::Failed => report.failed += 1,

@@ -219,6 +219,17 @@ pub fn cancel_scheduled(
 /// The reminders queue for [`lease::claim_due`].
 pub const REMINDERS: Queue = Queue { table: "reminders", waiting: "scheduled", due_index: "reminders_due_idx" };
 
+/// Reminders due at `now` (waiting, or claimed by a dispatcher whose lease ran out), and the
+/// instant the oldest of them fell due: the gauges on `/metrics`.
+pub fn due_summary(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let due = || {
+        reminders::table.filter(reminders::status.eq_any(["scheduled", "sending"])).filter(reminders::due_at.le(now))
+    };
+    let count = due().count().get_result(conn)?;
+    let oldest = due().select(reminders::due_at).order(reminders::due_at.asc()).first::<DbTime>(conn).optional()?;
+    Ok((count, oldest.map(Into::into)))
+}
+
 /// Claims up to `limit` due reminders for one sender: they become `sending` until `lease_until`
 /// (see [`lease`]).
 pub fn claim_due(

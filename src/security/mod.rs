@@ -26,6 +26,13 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Whether a presented secret equals the expected one, in time independent of where they differ
+/// and of their lengths (both are hashed first).
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
+}
+
 /// An email address fit for logs: first letter of the local part, then the domain.
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
@@ -81,6 +88,14 @@ pub fn normalize_email(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_equal_only_when_identical() {
+        assert!(same_secret("metrics-token-for-tests", "metrics-token-for-tests"));
+        assert!(!same_secret("metrics-token-for-test", "metrics-token-for-tests"));
+        assert!(!same_secret("", "metrics-token-for-tests"));
+        assert!(!same_secret("Metrics-token-for-tests", "metrics-token-for-tests"));
+    }
 
     #[test]
     fn emails_are_masked_in_logs() {

@@ -15,6 +15,7 @@ pub mod export;
 pub mod fhir;
 pub mod invitations;
 pub mod login_sessions;
+pub mod metrics;
 pub mod password_reset;
 pub mod patients;
 pub mod photos;

@@ -223,13 +223,15 @@ pub async fn upload(
         max_decode_bytes: state.settings.photos.max_decode_bytes,
     };
     let permit = state.heavy.clone().acquire_owned().await.map_err(ApiError::internal)?;
+    let started = std::time::Instant::now();
     let processed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         process(&bytes, bounds, roi, tz)
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| match e {
+    .map_err(ApiError::internal)?;
+    state.metrics.photo_processed(started.elapsed());
+    let processed = processed.map_err(|e| match e {
         MediaError::Unsupported => ApiError::new(ErrorCode::UnsupportedImage, e.to_string()),
         MediaError::TooManyPixels(..) | MediaError::TooMuchMemory(..) => {
             ApiError::new(ErrorCode::ImageTooLarge, e.to_string())

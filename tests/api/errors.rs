@@ -12,7 +12,7 @@ async fn an_unknown_route_is_a_404_problem() {
     for path in ["/api/v1/patients/p-1/nothing", "/api/v1/me/nothing", "/api/v1/webhooks/w-1/x/y", "/api/v1/me/"] {
         assert_problem(app.get(path, None).await, 404, "route_not_found").await;
     }
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let metrics = app.scrape().await;
     assert!(!metrics.contains("nothing"), "an unknown path must not become a label:\n{metrics}");
 }
 

@@ -16,8 +16,13 @@ use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The `/metrics` token of test apps (`metrics.token`).
+pub const METRICS_TOKEN: &str = "metrics-token-for-tests";
+
 pub struct TestApp {
     pub address: String,
+    /// The `/metrics` listener's base URL, when `metrics.bind` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub state: AppState,
@@ -67,6 +72,7 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     // Tests call the jobs directly with the test clock.
     s.dispatch.enabled = false;
     s.auth.jwt_secret = Some(secrecy::SecretString::from("test-secret-test-secret-test-secret!"));
+    s.metrics.token = Some(secrecy::SecretString::from(METRICS_TOKEN));
     s
 }
 
@@ -96,10 +102,11 @@ impl TestApp {
             .await
             .expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { address, client, clock, state, _dir: dir, _pg: pg.map(|(_, db)| db) }
+        Self { address, metrics_address, client, clock, state, _dir: dir, _pg: pg.map(|(_, db)| db) }
     }
 
     /// The app's data directory (SQLite file, photos, mail files).
@@ -117,6 +124,14 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         req.send().await.unwrap()
+    }
+
+    /// `/metrics` with the metrics token: the Prometheus text (asserted 200 `text/plain`).
+    pub async fn scrape(&self) -> String {
+        let res = self.get("/metrics", Some(METRICS_TOKEN)).await;
+        assert_eq!(res.status(), StatusCode::OK, "/metrics with the token");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        res.text().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Response {

@@ -18,6 +18,7 @@ mod invitations;
 mod language;
 mod mail;
 mod matrix;
+mod metrics;
 mod operations;
 mod photos;
 mod project;

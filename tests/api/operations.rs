@@ -62,7 +62,7 @@ async fn every_documented_operation_is_counted_under_its_template() {
         }
     }
     assert!(expected.len() > 50, "the document lists the operations");
-    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let text = app.scrape().await;
     for label in &expected {
         assert!(text.contains(label.as_str()), "no {label} in\n{text}");
     }
@@ -77,10 +77,7 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     app.get("/no/such/thing", None).await;
     app.get("/api/v1/patients/p-1/progress", None).await;
     app.get("/api/v1/patients/a%20b%2Fc/progress", None).await;
-    let res = app.get("/metrics", None).await;
-    assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    let text = res.text().await.unwrap();
+    let text = app.scrape().await;
     assert!(text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
     assert!(text.contains(r#"http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#), "{text}");
     assert!(text.contains(r#"route="unmatched",status="404"} 1"#), "{text}");

@@ -445,6 +445,17 @@ async fn a_push_service_error_is_retried_later_without_emailing_again() {
     let email = rows.iter().find(|d| d.channel == "email").unwrap();
     assert_eq!((email.status.as_str(), email.attempts), ("sent", 1));
     assert_eq!(past(&app, &fx).await[0]["status"], "sent");
+    // `/metrics` counts each channel's attempts.
+    let text = app.scrape().await;
+    for series in [
+        r#"aftercare_reminders_retried_total{channel="push"} 1"#,
+        r#"aftercare_reminders_sent_total{channel="push"} 1"#,
+        r#"aftercare_reminders_sent_total{channel="email"} 1"#,
+        r#"aftercare_reminders_retried_total{channel="email"} 0"#,
+        "aftercare_reminders_claimed_total 2",
+    ] {
+        assert!(text.lines().any(|l| l == series), "no {series} in\n{text}");
+    }
 }
 
 #[tokio::test]

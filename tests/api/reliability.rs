@@ -767,7 +767,7 @@ async fn a_live_dispatcher_renews_only_its_own_claims() {
 
 /// The treated patient of helpers, set up through a real SMTP server: the invitation token is
 /// read from what the sink received. Returns (staff token, patient token).
-async fn treated_over_smtp(app: &TestApp, sink: &SmtpSink) -> (String, String) {
+pub(crate) async fn treated_over_smtp(app: &TestApp, sink: &SmtpSink) -> (String, String) {
     let staff = app.admin_token().await;
     let body = json!({"name": "Jane Doe", "email": "jane@x.example", "time_zone": "Europe/London"});
     let p = ok(app.post("/api/v1/patients", &body, Some(&staff)).await, 201).await;
@@ -887,6 +887,16 @@ async fn a_red_flag_raised_while_smtp_refuses_connections_goes_out_on_the_first_
     app.clock.advance(Duration::seconds(5));
     assert_eq!(deliver_alert_notifications(&app.state, app.clock.now()).await.unwrap(), AlertMailReport::default());
     assert_eq!(sink.received().into_iter().filter(urgent).count(), 1, "sent once");
+    let metrics = app.scrape().await;
+    for series in [
+        "aftercare_alert_notifications_retried_total 1",
+        "aftercare_alert_notifications_sent_total 1",
+        "aftercare_alert_notifications_failed_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "no {series} in\n{metrics}");
+    }
+    let transient = metrics.lines().find_map(|l| l.strip_prefix("aftercare_smtp_errors_total{kind=\"transient\"} "));
+    assert!(transient.is_some_and(|n| n.parse::<f64>().unwrap() >= 1.0), "{metrics}");
 }
 
 /// When a staff member's address is refused for good, the alert shows it and the clinic gets a
@@ -913,7 +923,7 @@ async fn an_alert_email_refused_for_good_is_visible_and_alerts_the_clinic() {
         (Some("review"), red["patient_id"].as_str())
     );
     assert_eq!(unreachable["notification"]["status"], "none", "review alerts are not emailed");
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let metrics = app.scrape().await;
     assert!(metrics.contains("aftercare_alert_emails{status=\"failed\"} 1"), "{metrics}");
 }
 

@@ -34,12 +34,12 @@ struct Hit {
 }
 
 /// A receiver on loopback that answers 500 to its first `fail_first` requests, then 204.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
-async fn receiver(fail_first: usize) -> Receiver {
+pub(crate) async fn receiver(fail_first: usize) -> Receiver {
     let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
     let seen = Arc::new(AtomicUsize::new(0));
     let (h, s) = (hits.clone(), seen.clone());
@@ -112,6 +112,14 @@ async fn deliveries_are_signed_retried_with_backoff_logged_and_resent() {
     app.clock.advance(Duration::seconds(13));
     let second = deliver_due_webhooks(&app.state, app.clock.now()).await.unwrap();
     assert_eq!((second.claimed, second.delivered), (2, 2));
+    let metrics = app.scrape().await;
+    for series in [
+        r#"aftercare_webhook_deliveries_total{outcome="retried"} 2"#,
+        r#"aftercare_webhook_deliveries_total{outcome="sent"} 2"#,
+        r#"aftercare_webhook_deliveries_total{outcome="failed"} 0"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "no {series} in\n{metrics}");
+    }
 
     let hits = rx.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), 4);
