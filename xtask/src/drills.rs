@@ -14,16 +14,19 @@
 //! - `smtp-hang`: one replica; the sink accepts connections and never answers. The check-in
 //!   answers at once (nothing is sent inside a request); each send is abandoned after
 //!   `mail.timeout_secs` and retried; once the sink answers again everything goes out once.
+//! - `push-outage`: one replica, every patient with a device; FCM answers 503 UNAVAILABLE while
+//!   reminders are due. The emails go out at once, each once; the pushes are retried with the
+//!   backoff and each sent once when FCM is back, without a second email.
 //! - `pg-restart` (in `all`): three replicas; PostgreSQL restarts mid-drain
 //!   (`pg_ctlcluster 15 main restart`, or `DRILLS_PG_RESTART`). Nothing lost or sent twice.
 //! - `photos` (in `all`, needs root): see [`crate::photos`].
 //!
-//! In `drain`, `kill` and `pg-restart` every patient has also consented to push and has an
+//! In `drain`, `kill`, `push-outage` and `pg-restart` every patient has also consented to push and has an
 //! Android device (patient 0 registers it through `POST /api/v1/me/devices`, the others are
 //! seeded), so each reminder goes by email and by push; the replicas send to a loopback FCM
 //! ([`crate::fcm`]), each to its own port.
 //!
-//! Default: `drain kill smtp-outage smtp-hang`. Counts: planned = the rows the drill created
+//! Default: `drain kill smtp-outage smtp-hang push-outage`. Counts: planned = the rows the drill created
 //! (reminders; alert emails, one per staff member; pushes, one per reminder); sent = distinct
 //! Message-IDs the sink accepted (pushes: distinct reminder ids the FCM fake accepted); lost =
 //! planned rows neither accepted nor deliberately not sent (skipped, cancelled) at the end;
@@ -78,8 +81,8 @@ const SMTP_DRILL_REMINDERS: u32 = 300;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Drills to run: drain, kill, smtp-outage, smtp-hang, pg-restart, photos, or all
-    /// (default: drain kill smtp-outage smtp-hang).
+    /// Drills to run: drain, kill, smtp-outage, smtp-hang, push-outage, pg-restart, photos, or
+    /// all (default: drain kill smtp-outage smtp-hang push-outage).
     drills: Vec<String>,
     /// PostgreSQL server the drills create their databases on (each drill a fresh one, dropped
     /// at the end).
@@ -94,7 +97,8 @@ pub struct Args {
     /// The drain target: every reminder sent within this many seconds of becoming due.
     #[arg(long, default_value_t = 20)]
     target_secs: u64,
-    /// How long the SMTP sink refuses (421) or hangs in the SMTP drills.
+    /// How long the SMTP sink refuses (421) or hangs in the SMTP drills, and FCM answers 503 in
+    /// push-outage.
     #[arg(long, default_value_t = 20)]
     outage_secs: u64,
     /// The server binary; by default it is built (`cargo build --release`) first.
@@ -126,15 +130,17 @@ fn defaults() -> Defaults {
 
 /// Runs the drills and prints their tables; whether all passed.
 pub fn run(args: Args) -> anyhow::Result<bool> {
-    const KNOWN: [&str; 6] = ["drain", "kill", "smtp-outage", "smtp-hang", "pg-restart", "photos"];
+    const KNOWN: [&str; 7] = ["drain", "kill", "smtp-outage", "smtp-hang", "push-outage", "pg-restart", "photos"];
     let mut drills: Vec<String> = Vec::new();
     let asked = if args.drills.is_empty() { vec!["default".to_owned()] } else { args.drills.clone() };
     for d in asked {
         match d.as_str() {
-            "default" => drills.extend(KNOWN[..4].iter().map(|s| (*s).to_owned())),
+            "default" => drills.extend(KNOWN[..5].iter().map(|s| (*s).to_owned())),
             "all" => drills.extend(KNOWN.iter().map(|s| (*s).to_owned())),
             one if KNOWN.contains(&one) => drills.push(one.to_owned()),
-            other => bail!("unknown drill `{other}` (drain, kill, smtp-outage, smtp-hang, pg-restart, photos, all)"),
+            other => bail!(
+                "unknown drill `{other}` (drain, kill, smtp-outage, smtp-hang, push-outage, pg-restart, photos, all)"
+            ),
         }
     }
     anyhow::ensure!(args.replicas >= 2, "--replicas must be at least 2");
@@ -157,6 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             "kill" => drain_drill(&rt, &args, &bin, true),
             "smtp-outage" => smtp_drill(&rt, &args, &bin, Mode::Refuse),
             "smtp-hang" => smtp_drill(&rt, &args, &bin, Mode::Hang),
+            "push-outage" => push_outage_drill(&rt, &args, &bin),
             "pg-restart" => pg_restart_drill(&rt, &args, &bin),
             "photos" => crate::photos::drill(&rt, &bin),
             other => bail!("unknown drill {other}"),
@@ -842,6 +849,79 @@ fn smtp_drill(rt: &Runtime, args: &Args, bin: &Path, fault: Mode) -> anyhow::Res
     bed.cross_check(&mut report)?;
     report.reminders = reminders;
     report.alerts = alerts;
+    bed.finish(rt, &mut report);
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------------
+// push-outage.
+
+fn push_outage_drill(rt: &Runtime, args: &Args, bin: &Path) -> anyhow::Result<DrillReport> {
+    let d = defaults();
+    let n = SMTP_DRILL_REMINDERS;
+    let outage = Duration::from_secs(args.outage_secs);
+    let mut bed = Bed::new(rt, args, bin, 1, patients_for(n), Channels::EmailAndPush)?;
+    let setup = format!(
+        "1 replica on {}, default settings (tick {} s); FCM answers 503 UNAVAILABLE for {} s while {n} reminders are due by email and push",
+        bed.target.label(),
+        d.tick.as_secs(),
+        outage.as_secs()
+    );
+    let mut report = DrillReport::new("push-outage", setup);
+    let fcm = bed.fcm.as_ref().context("no FCM fake")?;
+    fcm.set_unavailable(true);
+    println!("[push-outage] FCM answers 503");
+    let t0 = bed.add_due(n)?;
+    let mut emails_done = None;
+    while t0.elapsed() < outage {
+        if emails_done.is_none() && bed.sink.total() >= n as usize {
+            emails_done = Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let fcm = bed.fcm.as_ref().context("no FCM fake")?;
+    let (pushed_during, refused) = (fcm.received().len(), fcm.refused());
+    let retrying = bed.monitor.rows(
+        "SELECT id, status, attempts, last_error AS reason FROM reminders WHERE id LIKE 'drill-%' \
+         AND status = 'scheduled' AND attempts > 0",
+    )?;
+    let example = retrying.first().and_then(|r| r.reason.clone()).unwrap_or_else(|| "-".into());
+    report.check(
+        format!("the emails go out during the push outage (all {n} within it)"),
+        emails_done.map_or_else(
+            || format!("{} of {n} by the end of the outage", bed.sink.total()),
+            |t| format!("all {n} {} after they became due", secs(t)),
+        ),
+        emails_done.is_some(),
+    );
+    report.check(
+        "nothing pushed while FCM was unavailable; the pushes are rescheduled",
+        format!(
+            "{pushed_during} accepted, {refused} answered 503, {} reminders rescheduled, e.g. \"{example}\"",
+            retrying.len()
+        ),
+        pushed_during == 0 && refused > 0 && !retrying.is_empty(),
+    );
+    fcm.set_unavailable(false);
+    let back_at = Instant::now();
+    println!("[push-outage] FCM accepts pushes again");
+    let settled = bed.wait_settled(back_at, Duration::from_secs(args.timeout_secs))?;
+    std::thread::sleep(Duration::from_secs(1));
+    report.notes.push(format!(
+        "every reminder had its outcome {} after FCM came back (backoff from the default 60 s)",
+        secs(settled)
+    ));
+    let (reminders, alerts, pushes, by_status) = bed.tallies()?;
+    report.notes.push(format!("reminder rows at the end: {by_status:?}"));
+    report.check(
+        "no email sent again for a push retry, no push sent twice",
+        format!("{} / {} duplicated", reminders.duplicated(), pushes.duplicated()),
+        reminders.duplicated() == 0 && pushes.duplicated() == 0,
+    );
+    bed.cross_check(&mut report)?;
+    report.reminders = reminders;
+    report.alerts = alerts;
+    report.pushes = pushes;
     bed.finish(rt, &mut report);
     Ok(report)
 }

@@ -12,7 +12,9 @@
 //!   message's `name`.
 //!
 //! A push counts as received only when it was answered 200; it is recorded by its reminder id.
-//! Requests of the wrong shape are answered 400 and listed as violations.
+//! Requests of the wrong shape are answered 400 and listed as violations. While
+//! [`FcmFake::set_unavailable`] is on, well-formed sends are answered `503 UNAVAILABLE` (as FCM
+//! does when overloaded or in maintenance) and counted, not recorded.
 //!
 //! The service account's RSA key is generated at drill time (`openssl genpkey`) into the drill's
 //! temp directory: nothing secret is kept.
@@ -21,7 +23,10 @@ use std::{
     collections::{HashMap, HashSet},
     path::Path,
     process::Command,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
@@ -54,6 +59,8 @@ struct State {
     violations: Vec<String>,
     access_tokens: HashSet<String>,
     tokens_issued: usize,
+    /// Sends answered 503 while unavailable.
+    refused: usize,
 }
 
 struct Inner {
@@ -61,6 +68,7 @@ struct Inner {
     /// Port → replica index.
     index: HashMap<u16, usize>,
     public_key: DecodingKey,
+    unavailable: AtomicBool,
 }
 
 impl Inner {
@@ -106,7 +114,7 @@ impl FcmFake {
             index.insert(port, k);
             listeners.push((listener, port));
         }
-        let inner = Arc::new(Inner { state: Mutex::default(), index, public_key });
+        let inner = Arc::new(Inner { state: Mutex::default(), index, public_key, unavailable: AtomicBool::new(false) });
         let data = web::Data::from(inner.clone());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -115,6 +123,10 @@ impl FcmFake {
                 .route("/v1/projects/{project}/messages:send", web::post().to(send))
         })
         .workers(1)
+        // Idle connections stay open longer than the replicas' HTTP client keeps them (reqwest's
+        // pool, 90 s): with actix's default 5 s the fake closes connections a replica may be
+        // about to reuse, and a push sent on one fails (it is retried, not lost).
+        .keep_alive(std::time::Duration::from_secs(120))
         .max_connections(4096)
         .disable_signals();
         let mut bound = Vec::new();
@@ -171,6 +183,16 @@ impl FcmFake {
     /// Requests that did not have the shape FCM requires.
     pub fn violations(&self) -> Vec<String> {
         self.inner.state().violations.clone()
+    }
+
+    /// Sends answered 503 while unavailable.
+    pub fn refused(&self) -> usize {
+        self.inner.state().refused
+    }
+
+    /// Answers well-formed sends 503 UNAVAILABLE (`true`) or accepts them again.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.inner.unavailable.store(unavailable, Ordering::SeqCst);
     }
 
     /// Access tokens issued (one per replica while each caches its token).
@@ -247,6 +269,11 @@ async fn send(inner: web::Data<Inner>, req: HttpRequest, path: web::Path<String>
     }
     if !m["android"]["ttl"].as_str().is_some_and(|t| t.ends_with('s')) {
         return inner.violation(format!("ttl {}", m["android"]["ttl"]));
+    }
+    if inner.unavailable.load(Ordering::SeqCst) {
+        inner.state().refused += 1;
+        return HttpResponse::ServiceUnavailable().insert_header(("retry-after", "10")).json(json!({"error": {
+            "code": 503, "status": "UNAVAILABLE", "message": "The service is currently unavailable."}}));
     }
     let replica = replica_of(&inner, &req);
     let mut s = inner.state();
