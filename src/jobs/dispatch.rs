@@ -62,6 +62,8 @@ pub struct DispatchReport {
     pub failed: usize,
     /// Outcomes not recorded because another dispatcher took the row over (lease expired).
     pub lost_lease: usize,
+    /// Reminder emails the mail server accepted (also those of reminders retried for push).
+    pub emails: usize,
     /// Push notifications accepted by FCM or APNs.
     pub pushes: usize,
     /// Devices deleted because the push service refused their token.
@@ -76,15 +78,18 @@ impl DispatchReport {
         self.retried += other.retried;
         self.failed += other.failed;
         self.lost_lease += other.lost_lease;
+        self.emails += other.emails;
         self.pushes += other.pushes;
         self.devices_removed += other.devices_removed;
     }
 }
 
 /// What the scheduler runs each tick: passes back to back while they claim full batches and
-/// mail is getting through, for at most `dispatch.pass_budget_secs`, so a backlog drains at the
-/// engine's speed on every replica instead of one batch a tick. A pass whose sends all failed
-/// for a transient reason (mail is down) ends the drain: the next tick tries again.
+/// something is getting through, for at most `dispatch.pass_budget_secs`, so a backlog drains at
+/// the engine's speed on every replica instead of one batch a tick. A pass in which nothing
+/// reached anyone and sends failed for a transient reason (mail and push down) ends the drain:
+/// the next tick tries again. One channel down does not: reminders whose email went out while
+/// their push is retried (a push service outage) keep the drain going.
 pub async fn drain_due_reminders(state: &AppState) -> Result<DispatchReport, DbError> {
     let d = &state.settings.dispatch;
     let budget = std::time::Duration::from_secs(d.pass_budget_secs);
@@ -94,8 +99,8 @@ pub async fn drain_due_reminders(state: &AppState) -> Result<DispatchReport, DbE
         let pass = deliver_due_reminders(state, state.now()).await?;
         total.add(&pass);
         let full = i64::try_from(pass.claimed).unwrap_or(i64::MAX) >= d.batch_size;
-        let mail_down = pass.sent == 0 && pass.retried > 0;
-        if !full || mail_down || started.elapsed() >= budget {
+        let all_down = pass.retried > 0 && pass.sent == 0 && pass.emails == 0 && pass.pushes == 0;
+        if !full || all_down || started.elapsed() >= budget {
             return Ok(total);
         }
     }
@@ -208,6 +213,7 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
         .await;
     for done in outcomes {
         let done = done?;
+        report.emails += done.emails;
         report.pushes += done.pushes;
         report.devices_removed += done.devices_removed;
         match done.outcome {
@@ -225,6 +231,7 @@ pub async fn deliver_due_reminders(state: &AppState, now: DateTime<Utc>) -> Resu
             dispatch.skipped = report.skipped,
             dispatch.retried = report.retried,
             dispatch.failed = report.failed,
+            dispatch.emails = report.emails,
             dispatch.pushes = report.pushes,
             dispatch.devices_removed = report.devices_removed,
             "dispatch pass"
@@ -242,16 +249,17 @@ enum Outcome {
     LostLease,
 }
 
-/// One reminder's outcome, with what its push channel did.
+/// One reminder's outcome, with what its channels did.
 struct Done {
     outcome: Outcome,
+    emails: usize,
     pushes: usize,
     devices_removed: usize,
 }
 
 impl From<Outcome> for Done {
     fn from(outcome: Outcome) -> Self {
-        Self { outcome, pushes: 0, devices_removed: 0 }
+        Self { outcome, emails: 0, pushes: 0, devices_removed: 0 }
     }
 }
 
@@ -355,11 +363,12 @@ async fn deliver_one(
             _ => {}
         }
     };
+    let mut done = Done::from(Outcome::Sent);
     if let Some(result) = email {
         let is_transient = matches!(result, Err(MailError::Transient(_)));
+        done.emails = usize::from(result.is_ok());
         record(Channel::Email, EMAIL_TARGET, result.map_err(|e| e.to_string()), is_transient, false);
     }
-    let mut done = Done::from(Outcome::Sent);
     let mut refused = Vec::new();
     for ((device, _), result) in sends.pushes.iter().zip(pushes) {
         let is_refused = matches!(result, Err(PushError::InvalidToken(_)));

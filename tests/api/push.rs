@@ -12,7 +12,7 @@ use std::{
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, http::Version, web};
 use aftercare::{
     clock::Clock,
-    jobs::dispatch::{DispatchReport, deliver_due_reminders},
+    jobs::dispatch::{DispatchReport, deliver_due_reminders, drain_due_reminders},
     repo::reminder_deliveries,
 };
 use chrono::{DateTime, Utc};
@@ -267,6 +267,11 @@ fn start_fake() -> (Fake, String) {
 
 /// The app with both push services pointed at a fresh fake.
 async fn app_with_push() -> (TestApp, Fake) {
+    app_with_push_and(|_| {}).await
+}
+
+/// The same, with further settings.
+async fn app_with_push_and(tweak: impl FnOnce(&mut aftercare::config::Settings)) -> (TestApp, Fake) {
     let (fake, base) = start_fake();
     let app = TestApp::spawn_with(|s| {
         let account = json!({
@@ -287,6 +292,7 @@ async fn app_with_push() -> (TestApp, Fake) {
         s.push.apns_topic = Some(TOPIC.into());
         s.push.apns_base_url = base.clone();
         s.push.timeout_secs = 5;
+        tweak(s);
     })
     .await;
     (app, fake)
@@ -456,6 +462,27 @@ async fn a_push_service_error_is_retried_later_without_emailing_again() {
     ] {
         assert!(text.lines().any(|l| l == series), "no {series} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn a_push_outage_does_not_hold_back_the_emails_of_a_backlog() {
+    // Batches of two: a backlog takes several passes, which a tick runs back to back while
+    // something gets through. Here the emails do and every push fails.
+    let (app, fake) = app_with_push_and(|s| s.dispatch.batch_size = 2).await;
+    let fx = treated_patient(&app, &["email_reminders", "push_reminders"]).await;
+    register(&app, &fx.patient, "android", ANDROID).await;
+    fake.answer(ANDROID, Answer::Fail);
+    app.clock.set(at("2026-03-17T12:00:00Z"));
+
+    let report = drain_due_reminders(&app.state).await.unwrap();
+    assert!(report.claimed > 2, "more than one batch in the tick: {report:?}");
+    assert_eq!((report.retried, report.emails, report.pushes), (report.claimed, report.claimed, 0), "{report:?}");
+    assert_eq!(reminder_emails(&app), report.claimed, "every claimed reminder's email went out");
+    assert!(fake.seen().is_empty());
+    let mine = ok(app.get("/api/v1/me/reminders?limit=200", Some(&jane(&app).await)).await, 200).await;
+    let retrying = mine["upcoming"].as_array().unwrap().iter().filter(|r| r["status_reason"] == "retrying").count();
+    assert_eq!(retrying, report.claimed, "each waits to retry its push only");
+    fake.assert_well_formed();
 }
 
 #[tokio::test]

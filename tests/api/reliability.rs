@@ -463,7 +463,7 @@ async fn a_dispatcher_that_dies_after_claiming_leaves_rows_another_one_sends_aft
     // After the lease, another dispatcher takes them over and sends each once.
     app.clock.advance(Duration::seconds(2));
     let report = pass(&app).await;
-    assert_eq!(report, DispatchReport { claimed: 7, sent: 7, ..Default::default() });
+    assert_eq!(report, DispatchReport { claimed: 7, sent: 7, emails: 7, ..Default::default() });
     assert_eq!(pass(&app).await.claimed, 0);
     let ids = outbox_reminder_ids(&app);
     assert_eq!(ids.len(), 7);
@@ -697,7 +697,11 @@ async fn a_backlog_drains_in_one_tick_while_batches_come_back_full() {
     assert_eq!(due.len(), 7);
 
     let report = drain_due_reminders(&app.state).await.unwrap();
-    assert_eq!(report, DispatchReport { claimed: 7, sent: 7, ..Default::default() }, "four passes of two, in one tick");
+    assert_eq!(
+        report,
+        DispatchReport { claimed: 7, sent: 7, emails: 7, ..Default::default() },
+        "four passes of two, in one tick"
+    );
     assert_eq!(outbox_reminder_ids(&app).len(), 7);
     assert_eq!(drain_due_reminders(&app.state).await.unwrap(), DispatchReport::default());
 }

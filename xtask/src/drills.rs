@@ -6,21 +6,31 @@
 //!   PostgreSQL; all must be sent within the drain target (20 s), each once.
 //! - `kill`: the same, and one replica gets `kill -9` mid-batch. The rows it held come back when
 //!   their lease ends and the others send them (within lease + a tick); a reminder may be sent a
-//!   second time (same Message-ID) only if the killed replica held it without an outcome.
+//!   second time (same Message-ID, same push collapse key) only if the killed replica held it
+//!   without an outcome.
 //! - `smtp-outage`: one replica; the sink answers 421 while a patient reports a red flag and
 //!   reminders are due. The check-in answers at once; the staff alert email must go out within one
 //!   tick of the sink accepting mail again; every reminder is sent once.
 //! - `smtp-hang`: one replica; the sink accepts connections and never answers. The check-in
 //!   answers at once (nothing is sent inside a request); each send is abandoned after
 //!   `mail.timeout_secs` and retried; once the sink answers again everything goes out once.
+//! - `push-outage`: one replica, every patient with a device; FCM answers 503 UNAVAILABLE while
+//!   reminders are due. The emails go out at once, each once; the pushes are retried with the
+//!   backoff and each sent once when FCM is back, without a second email.
 //! - `pg-restart` (in `all`): three replicas; PostgreSQL restarts mid-drain
 //!   (`pg_ctlcluster 15 main restart`, or `DRILLS_PG_RESTART`). Nothing lost or sent twice.
 //! - `photos` (in `all`, needs root): see [`crate::photos`].
 //!
-//! Default: `drain kill smtp-outage smtp-hang`. Counts: planned = the rows the drill created
-//! (reminders; alert emails, one per staff member); sent = distinct Message-IDs the sink accepted;
-//! lost = planned rows neither accepted nor deliberately not sent (skipped, cancelled) at the
-//! end; duplicated = Message-IDs accepted more than once.
+//! In `drain`, `kill`, `push-outage` and `pg-restart` every patient has also consented to push and has an
+//! Android device (patient 0 registers it through `POST /api/v1/me/devices`, the others are
+//! seeded), so each reminder goes by email and by push; the replicas send to a loopback FCM
+//! ([`crate::fcm`]), each to its own port.
+//!
+//! Default: `drain kill smtp-outage smtp-hang push-outage`. Counts: planned = the rows the drill created
+//! (reminders; alert emails, one per staff member; pushes, one per reminder); sent = distinct
+//! Message-IDs the sink accepted (pushes: distinct reminder ids the FCM fake accepted); lost =
+//! planned rows neither accepted nor deliberately not sent (skipped, cancelled) at the end;
+//! duplicated = ids accepted more than once.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -33,7 +43,10 @@ use aftercare::{
     config::Settings,
     db::{Backend, DbConnection, new_id, to_db},
     email::Mailer,
-    repo::accounts::{self, Account},
+    repo::{
+        accounts::{self, Account},
+        devices::{self, Device},
+    },
     security::password,
     startup::{Overrides, build_state},
     state::AppState,
@@ -53,9 +66,10 @@ use tokio::runtime::Runtime;
 
 use crate::{
     common::{Fixture, FixtureSpec, Target, insert_due, seed_fixture},
+    fcm::FcmFake,
     replica::{JWT_SECRET, Replica},
     report::{DrillReport, Tally, secs},
-    sink::{Mode, Sink},
+    sink::{Mode, Received, Sink},
 };
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -67,8 +81,8 @@ const SMTP_DRILL_REMINDERS: u32 = 300;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Drills to run: drain, kill, smtp-outage, smtp-hang, pg-restart, photos, or all
-    /// (default: drain kill smtp-outage smtp-hang).
+    /// Drills to run: drain, kill, smtp-outage, smtp-hang, push-outage, pg-restart, photos, or
+    /// all (default: drain kill smtp-outage smtp-hang push-outage).
     drills: Vec<String>,
     /// PostgreSQL server the drills create their databases on (each drill a fresh one, dropped
     /// at the end).
@@ -83,7 +97,8 @@ pub struct Args {
     /// The drain target: every reminder sent within this many seconds of becoming due.
     #[arg(long, default_value_t = 20)]
     target_secs: u64,
-    /// How long the SMTP sink refuses (421) or hangs in the SMTP drills.
+    /// How long the SMTP sink refuses (421) or hangs in the SMTP drills, and FCM answers 503 in
+    /// push-outage.
     #[arg(long, default_value_t = 20)]
     outage_secs: u64,
     /// The server binary; by default it is built (`cargo build --release`) first.
@@ -115,22 +130,25 @@ fn defaults() -> Defaults {
 
 /// Runs the drills and prints their tables; whether all passed.
 pub fn run(args: Args) -> anyhow::Result<bool> {
-    const KNOWN: [&str; 6] = ["drain", "kill", "smtp-outage", "smtp-hang", "pg-restart", "photos"];
+    const KNOWN: [&str; 7] = ["drain", "kill", "smtp-outage", "smtp-hang", "push-outage", "pg-restart", "photos"];
     let mut drills: Vec<String> = Vec::new();
     let asked = if args.drills.is_empty() { vec!["default".to_owned()] } else { args.drills.clone() };
     for d in asked {
         match d.as_str() {
-            "default" => drills.extend(KNOWN[..4].iter().map(|s| (*s).to_owned())),
+            "default" => drills.extend(KNOWN[..5].iter().map(|s| (*s).to_owned())),
             "all" => drills.extend(KNOWN.iter().map(|s| (*s).to_owned())),
             one if KNOWN.contains(&one) => drills.push(one.to_owned()),
-            other => bail!("unknown drill `{other}` (drain, kill, smtp-outage, smtp-hang, pg-restart, photos, all)"),
+            other => bail!(
+                "unknown drill `{other}` (drain, kill, smtp-outage, smtp-hang, push-outage, pg-restart, photos, all)"
+            ),
         }
     }
     anyhow::ensure!(args.replicas >= 2, "--replicas must be at least 2");
     let bin = match &args.bin {
         Some(bin) => {
             anyhow::ensure!(bin.is_file(), "{} is not a file", bin.display());
-            bin.clone()
+            // Absolute: the replicas run in their own directories.
+            std::fs::canonicalize(bin)?
         }
         None => crate::build_server(args.debug)?,
     };
@@ -145,6 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             "kill" => drain_drill(&rt, &args, &bin, true),
             "smtp-outage" => smtp_drill(&rt, &args, &bin, Mode::Refuse),
             "smtp-hang" => smtp_drill(&rt, &args, &bin, Mode::Hang),
+            "push-outage" => push_outage_drill(&rt, &args, &bin),
             "pg-restart" => pg_restart_drill(&rt, &args, &bin),
             "photos" => crate::photos::drill(&rt, &bin),
             other => bail!("unknown drill {other}"),
@@ -179,10 +198,19 @@ struct Bed {
     target: Target,
     monitor: Monitor,
     sink: Sink,
+    /// The loopback FCM, when the drill exercises push.
+    fcm: Option<FcmFake>,
     replicas: Vec<Replica>,
     client: reqwest::Client,
     fx: Fixture,
     patients: usize,
+}
+
+/// Whether a drill's patients also get their reminders by push.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Channels {
+    Email,
+    EmailAndPush,
 }
 
 /// Settings for seeding in this process (the replicas get theirs from the environment).
@@ -212,30 +240,36 @@ pub fn seed_clinic(
 impl Bed {
     /// A fresh database (PostgreSQL unless `sqlite`), `patients` patients, patient 0 with an
     /// account, a sink with a port per replica and `replicas` replicas serving (dispatch on).
+    /// With [`Channels::EmailAndPush`] every patient has also consented to push and has an
+    /// Android device (patient 0 registers it through the API), and the replicas send to a
+    /// loopback FCM with a port per replica.
     fn new(
         rt: &Runtime,
         args: &Args,
         bin: &Path,
         replicas: usize,
         patients: usize,
-        extra: &[(&str, String)],
+        channels: Channels,
     ) -> anyhow::Result<Self> {
+        let push = channels == Channels::EmailAndPush;
+        let consents: &[&str] = if push { &["email_reminders", "push_reminders"] } else { &["email_reminders"] };
         let target = Target::create(Some(args.database_url.as_str()), "drill", "--database-url")?;
         let now = Utc::now().trunc_subsecs(0);
         let mut monitor = Monitor::new(&target)?;
         let fx = {
             let _entered = rt.enter();
             let state = seeding_state(rt, &target)?;
-            let fx = seed_clinic(&state, monitor.conn()?, now, patients, &["email_reminders"])?;
+            let fx = seed_clinic(&state, monitor.conn()?, now, patients, consents)?;
             drop(state);
             fx
         };
         // Patient 0 can log in (the SMTP drills report a check-in as that patient).
+        let password_hash = password::hash_blocking(PASSWORD)?;
         let account = Account {
             id: new_id(),
             clinic_id: fx.clinic_id.clone(),
             email: PATIENT_EMAIL.into(),
-            password_hash: password::hash_blocking(PASSWORD)?,
+            password_hash: password_hash.clone(),
             role: "patient".into(),
             created_at: to_db(now),
             updated_at: to_db(now),
@@ -243,21 +277,52 @@ impl Bed {
         };
         accounts::insert_account(monitor.conn()?, &account)?;
         monitor.execute(&format!("UPDATE patients SET account_id = '{}' WHERE id = 'drill-p-0'", account.id))?;
-        println!("[bed] {} database seeded: {patients} patients", target.label());
+        if push {
+            seed_devices(monitor.conn()?, &fx, patients, &password_hash, now)?;
+        }
+        println!(
+            "[bed] {} database seeded: {patients} patients{}",
+            target.label(),
+            if push { ", each with an Android device and push consent" } else { "" }
+        );
 
         let sink = rt.block_on(Sink::start(replicas))?;
+        let fcm = if push { Some(rt.block_on(FcmFake::start(replicas, target.dir.path()))?) } else { None };
         let mut started = Vec::new();
         for k in 0..replicas {
             let dir = target.dir.path().join(format!("replica-{k}"));
             let name = format!("replica-{k}");
-            started.push(Replica::spawn(bin, &name, &dir, &target.url, Some(sink.ports[k]), extra)?);
+            let extra = match &fcm {
+                Some(fcm) => fcm.settings(k, &dir)?,
+                None => Vec::new(),
+            };
+            started.push(Replica::spawn(bin, &name, &dir, &target.url, Some(sink.ports[k]), &extra)?);
         }
         let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
         for r in &mut started {
             r.wait_ready(rt, &client, Duration::from_secs(90))?;
         }
         println!("[bed] {replicas} replica(s) ready, dispatch on, default settings");
-        Ok(Self { target, monitor, sink, replicas: started, client, fx, patients })
+        let bed = Self { target, monitor, sink, fcm, replicas: started, client, fx, patients };
+        if push {
+            bed.register_device(rt)?;
+        }
+        Ok(bed)
+    }
+
+    /// Patient 0 registers its phone through the API (`POST /api/v1/me/devices`).
+    fn register_device(&self, rt: &Runtime) -> anyhow::Result<()> {
+        let token = self.patient_token(rt)?;
+        let base = self.replicas.first().context("no replica")?.base_url();
+        let body = json!({"platform": "android", "token": device_token(0), "app_id": APP_ID, "language": "en-GB"});
+        let (status, answer) = rt.block_on(async {
+            let res =
+                self.client.post(format!("{base}/api/v1/me/devices")).bearer_auth(&token).json(&body).send().await?;
+            let status = res.status().as_u16();
+            anyhow::Ok((status, res.text().await.unwrap_or_default()))
+        })?;
+        anyhow::ensure!(status == 201, "registering patient 0's device answered {status}: {answer}");
+        Ok(())
     }
 
     /// `count` reminders due now (60 s and more ago), spread over the patients.
@@ -315,8 +380,9 @@ impl Bed {
         Ok((status, body["alerts_raised"].as_i64().unwrap_or(0), t.elapsed()))
     }
 
-    /// The reminder and alert-email tallies, from the database's rows and the sink.
-    fn tallies(&mut self) -> anyhow::Result<(Tally, Tally, BTreeMap<String, usize>)> {
+    /// The reminder, alert-email and push tallies, from the database's rows, the sink and the
+    /// FCM fake (pushes: one per reminder, every patient having one device).
+    fn tallies(&mut self) -> anyhow::Result<(Tally, Tally, Tally, BTreeMap<String, usize>)> {
         let rows = self.monitor.rows(
             "SELECT id, status, attempts, COALESCE(last_error, status_reason) AS reason FROM reminders \
              WHERE id LIKE 'drill-%'",
@@ -327,13 +393,17 @@ impl Bed {
         }
         let planned: HashMap<String, String> = rows.into_iter().map(|r| (r.id, r.status)).collect();
         let reminders = Tally::count(&planned, &self.sink.received_with("reminder-"));
+        let pushes = match &self.fcm {
+            Some(fcm) => Tally::count(&planned, &fcm.received()),
+            None => Tally::NotApplicable("not part of this drill"),
+        };
         let alert_rows = self.monitor.rows(
             "SELECT alert_id || '-' || account_id AS id, status, attempts, last_error AS reason \
              FROM alert_notifications",
         )?;
         let planned: HashMap<String, String> = alert_rows.into_iter().map(|r| (r.id, r.status)).collect();
         let alerts = Tally::count(&planned, &self.sink.received_with("alert-"));
-        Ok((reminders, alerts, by_status))
+        Ok((reminders, alerts, pushes, by_status))
     }
 
     /// Whether the database's `sent` reminders are exactly the ones the sink accepted.
@@ -355,6 +425,42 @@ impl Bed {
             ),
             unrecorded == 0 && unreceived == 0,
         );
+        let Some(fcm) = &self.fcm else { return Ok(()) };
+        let pushed: HashSet<String> = self
+            .monitor
+            .rows(
+                "SELECT reminder_id AS id, status, attempts, last_error AS reason FROM reminder_deliveries \
+                 WHERE reminder_id LIKE 'drill-%' AND channel = 'push' AND status = 'sent'",
+            )?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let received: HashSet<String> = fcm.received().into_keys().collect();
+        let unrecorded = received.difference(&pushed).count();
+        let unreceived = pushed.difference(&received).count();
+        report.check(
+            "database `sent` push deliveries = pushes the FCM fake accepted",
+            format!(
+                "{} sent push rows; {unrecorded} accepted but not `sent`, {unreceived} `sent` but never accepted",
+                pushed.len()
+            ),
+            unrecorded == 0 && unreceived == 0,
+        );
+        let violations = fcm.violations();
+        report.check(
+            "every FCM request well formed (signed grant, bearer token, message shape, collapse key = reminder)",
+            match violations.first() {
+                None => "0 malformed".to_owned(),
+                Some(first) => format!("{} malformed, e.g. {first}", violations.len()),
+            },
+            violations.is_empty(),
+        );
+        let per_replica: Vec<String> = (0..self.replicas.len()).map(|k| fcm.port_count(k).to_string()).collect();
+        report.notes.push(format!(
+            "pushes accepted per replica: {}; {} FCM access token(s) issued",
+            per_replica.join(" / "),
+            fcm.tokens_issued()
+        ));
         Ok(())
     }
 
@@ -382,8 +488,82 @@ impl Bed {
         }
         drop(self.monitor);
         drop(self.sink);
+        if let Some(fcm) = self.fcm.take() {
+            rt.block_on(fcm.stop());
+        }
         drop(self.target);
     }
+}
+
+const APP_ID: &str = "com.example.aftercare";
+
+/// Patient K's FCM registration token.
+fn device_token(k: usize) -> String {
+    format!("fcm:drill-device-{k:06}")
+}
+
+/// Patients 1.. get an account (the same password as patient 0) and an Android device, as the
+/// app registers it; patient 0 registers its own through the API once the replicas serve.
+fn seed_devices(
+    conn: &mut DbConnection,
+    fx: &Fixture,
+    patients: usize,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let at = to_db(now);
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        for k in 1..patients {
+            let account_id = format!("drill-a-{k}");
+            accounts::insert_account(
+                c,
+                &Account {
+                    id: account_id.clone(),
+                    clinic_id: fx.clinic_id.clone(),
+                    email: format!("patient{k}@app.drill.example"),
+                    password_hash: password_hash.to_owned(),
+                    role: "patient".into(),
+                    created_at: at,
+                    updated_at: at,
+                    deactivated_at: None,
+                },
+            )?;
+            let patient_id = format!("drill-p-{k}");
+            diesel::sql_query(format!("UPDATE patients SET account_id = '{account_id}' WHERE id = '{patient_id}'"))
+                .execute(c)?;
+            devices::insert_device(
+                c,
+                &Device {
+                    id: format!("drill-d-{k}"),
+                    clinic_id: fx.clinic_id.clone(),
+                    patient_id,
+                    account_id,
+                    platform: "android".into(),
+                    token: device_token(k),
+                    app_id: APP_ID.into(),
+                    language: "en-GB".into(),
+                    created_at: at,
+                    updated_at: at,
+                    last_seen_at: at,
+                },
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Receipts of the same id more than once that the killed replica (port 0) explains: its first
+/// receipt came from it, the row was among its claims without an outcome (`orphaned`), and it
+/// came at most twice. (duplicated ids, unexplained ones).
+fn duplicates(received: &HashMap<String, Vec<Received>>, orphaned: &HashSet<&str>) -> (usize, usize) {
+    let twice: Vec<(usize, bool)> = received
+        .iter()
+        .filter(|(_, got)| got.len() > 1)
+        .map(|(id, got)| (got.len(), got.first().is_some_and(|r| r.port == 0) && orphaned.contains(id.as_str())))
+        .collect();
+    let unexplained = twice.iter().filter(|(times, from_victim)| *times > 2 || !from_victim).count();
+    (twice.len(), unexplained)
 }
 
 /// Enough patients that no one is sent more than the default daily cap (12) of the reminders.
@@ -398,9 +578,9 @@ fn drain_drill(rt: &Runtime, args: &Args, bin: &Path, kill: bool) -> anyhow::Res
     let d = defaults();
     let n = args.reminders.max(100);
     let name = if kill { "kill" } else { "drain" };
-    let mut bed = Bed::new(rt, args, bin, args.replicas, patients_for(n), &[])?;
+    let mut bed = Bed::new(rt, args, bin, args.replicas, patients_for(n), Channels::EmailAndPush)?;
     let setup = format!(
-        "{n} reminders due at once, {} replicas on {}, default settings (tick {} s, lease {} s)",
+        "{n} reminders due at once, by email and push (one Android device each), {} replicas on {}, default settings (tick {} s, lease {} s)",
         args.replicas,
         bed.target.label(),
         d.tick.as_secs(),
@@ -454,27 +634,42 @@ fn drain_drill(rt: &Runtime, args: &Args, bin: &Path, kill: bool) -> anyhow::Res
             secs(last.saturating_duration_since(first))
         ));
     }
-    let (reminders, alerts, by_status) = bed.tallies()?;
+    let pushed = bed.fcm.as_ref().map(FcmFake::received).unwrap_or_default();
+    let push_drain = pushed
+        .values()
+        .filter_map(|got| got.first().map(|r| r.at))
+        .max()
+        .map_or(Duration::ZERO, |at| at.saturating_duration_since(t0));
+    let (reminders, alerts, pushes, by_status) = bed.tallies()?;
     report.notes.push(format!("reminder rows at the end: {by_status:?}"));
     let per_replica: Vec<String> = (0..bed.replicas.len()).map(|k| bed.sink.port_count(k).to_string()).collect();
-    report.notes.push(format!("accepted per replica: {}", per_replica.join(" / ")));
+    report.notes.push(format!("emails accepted per replica: {}", per_replica.join(" / ")));
     let target = Duration::from_secs(args.target_secs);
 
     match victim {
         None => {
             report.check(
-                format!("drain target: all {n} sent within {} s of becoming due", args.target_secs),
-                format!("{} ({:.0} reminders/s)", secs(drain), f64::from(n) / drain.as_secs_f64().max(0.001)),
-                drain < target,
+                format!("drain target: all {n} sent by email and push within {} s of becoming due", args.target_secs),
+                format!(
+                    "emails {} ({:.0} reminders/s), pushes {}",
+                    secs(drain),
+                    f64::from(n) / drain.as_secs_f64().max(0.001),
+                    secs(push_drain)
+                ),
+                drain < target && push_drain < target,
             );
             report.check(
-                "no reminder sent twice",
-                format!("{} duplicated", reminders.duplicated()),
-                reminders.duplicated() == 0,
+                "no reminder email or push sent twice",
+                format!("{} / {} duplicated", reminders.duplicated(), pushes.duplicated()),
+                reminders.duplicated() == 0 && pushes.duplicated() == 0,
             );
         }
         Some((killed_at, sending, at_kill)) => {
-            report.notes.push(format!("drain time, including the killed replica's claims: {}", secs(drain)));
+            report.notes.push(format!(
+                "drain time, including the killed replica's claims: emails {}, pushes {}",
+                secs(drain),
+                secs(push_drain)
+            ));
             // The killed replica's claims: `sending` at the kill and claimed again afterwards.
             let rows = bed
                 .monitor
@@ -485,9 +680,11 @@ fn drain_drill(rt: &Runtime, args: &Args, bin: &Path, kill: bool) -> anyhow::Res
                 .filter(|r| attempts.get(r.id.as_str()).is_some_and(|a| *a > r.attempts))
                 .map(|r| r.id.as_str())
                 .collect();
+            // Retaken rows go out by email and push; the later of the two counts.
             let recovered = orphaned
                 .iter()
-                .filter_map(|id| received.get(*id))
+                .flat_map(|id| [received.get(*id), pushed.get(*id)])
+                .flatten()
                 .filter_map(|got| got.iter().map(|r| r.at).filter(|at| *at >= killed_at).max())
                 .max()
                 .map(|at| at.saturating_duration_since(killed_at));
@@ -501,28 +698,30 @@ fn drain_drill(rt: &Runtime, args: &Args, bin: &Path, kill: bool) -> anyhow::Res
                 recovered.map_or_else(|| "nothing to retake".to_owned(), |r| format!("{} after the kill", secs(r))),
                 recovered.is_none_or(|r| r <= bound),
             );
-            let twice: Vec<(&String, usize, bool)> = received
-                .iter()
-                .filter(|(_, got)| got.len() > 1)
-                .map(|(id, got)| {
-                    (id, got.len(), got.first().is_some_and(|r| r.port == 0) && orphaned.contains(id.as_str()))
-                })
-                .collect();
-            let unexplained = twice.iter().filter(|(_, times, from_victim)| *times > 2 || !from_victim).count();
+            let (twice, unexplained) = duplicates(&received, &orphaned);
             report.check(
-                "duplicates only from the killed replica's in-flight batch, each at most once more (same Message-ID)",
+                "email duplicates only from the killed replica's in-flight batch, each at most once more (same Message-ID)",
                 format!(
-                    "{} duplicated, {} rows held without an outcome at the kill (replica-0 had sent {at_kill}); {unexplained} unexplained",
-                    twice.len(),
+                    "{twice} duplicated, {} rows held without an outcome at the kill (replica-0 had sent {at_kill}); {unexplained} unexplained",
                     orphaned.len()
                 ),
-                unexplained == 0 && twice.len() <= orphaned.len(),
+                unexplained == 0 && twice <= orphaned.len(),
+            );
+            let (twice, unexplained) = duplicates(&pushed, &orphaned);
+            report.check(
+                "push duplicates only from the killed replica's in-flight batch, each at most once more (same collapse key)",
+                format!(
+                    "{twice} duplicated (replica-0 had pushed {}); {unexplained} unexplained",
+                    bed.fcm.as_ref().map_or(0, |f| f.port_count(0))
+                ),
+                unexplained == 0 && twice <= orphaned.len(),
             );
         }
     }
     bed.cross_check(&mut report)?;
     report.reminders = reminders;
     report.alerts = alerts;
+    report.pushes = pushes;
     bed.finish(rt, &mut report);
     Ok(report)
 }
@@ -535,7 +734,7 @@ fn smtp_drill(rt: &Runtime, args: &Args, bin: &Path, fault: Mode) -> anyhow::Res
     let name = if fault == Mode::Refuse { "smtp-outage" } else { "smtp-hang" };
     let what = if fault == Mode::Refuse { "answers 421" } else { "accepts connections and never answers" };
     let n = SMTP_DRILL_REMINDERS;
-    let mut bed = Bed::new(rt, args, bin, 1, patients_for(n), &[])?;
+    let mut bed = Bed::new(rt, args, bin, 1, patients_for(n), Channels::Email)?;
     // A hang lasts past the first abandoned sends: the alert email's and then a reminder's, each
     // after the mail timeout.
     let outage = match fault {
@@ -640,7 +839,7 @@ fn smtp_drill(rt: &Runtime, args: &Args, bin: &Path, fault: Mode) -> anyhow::Res
         "every reminder had its outcome {} after SMTP came back (backoff from the default 60 s)",
         secs(settled)
     ));
-    let (reminders, alerts, by_status) = bed.tallies()?;
+    let (reminders, alerts, _, by_status) = bed.tallies()?;
     report.notes.push(format!("reminder rows at the end: {by_status:?}"));
     report.check(
         "no reminder or alert email sent twice",
@@ -655,12 +854,88 @@ fn smtp_drill(rt: &Runtime, args: &Args, bin: &Path, fault: Mode) -> anyhow::Res
 }
 
 // ---------------------------------------------------------------------------------------------
+// push-outage.
+
+fn push_outage_drill(rt: &Runtime, args: &Args, bin: &Path) -> anyhow::Result<DrillReport> {
+    let d = defaults();
+    let n = SMTP_DRILL_REMINDERS;
+    let outage = Duration::from_secs(args.outage_secs);
+    let mut bed = Bed::new(rt, args, bin, 1, patients_for(n), Channels::EmailAndPush)?;
+    let setup = format!(
+        "1 replica on {}, default settings (tick {} s); FCM answers 503 UNAVAILABLE for {} s while {n} reminders are due by email and push",
+        bed.target.label(),
+        d.tick.as_secs(),
+        outage.as_secs()
+    );
+    let mut report = DrillReport::new("push-outage", setup);
+    let fcm = bed.fcm.as_ref().context("no FCM fake")?;
+    fcm.set_unavailable(true);
+    println!("[push-outage] FCM answers 503");
+    let t0 = bed.add_due(n)?;
+    let mut emails_done = None;
+    while t0.elapsed() < outage {
+        if emails_done.is_none() && bed.sink.total() >= n as usize {
+            emails_done = Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let fcm = bed.fcm.as_ref().context("no FCM fake")?;
+    let (pushed_during, refused) = (fcm.received().len(), fcm.refused());
+    let retrying = bed.monitor.rows(
+        "SELECT id, status, attempts, last_error AS reason FROM reminders WHERE id LIKE 'drill-%' \
+         AND status = 'scheduled' AND attempts > 0",
+    )?;
+    let example = retrying.first().and_then(|r| r.reason.clone()).unwrap_or_else(|| "-".into());
+    report.check(
+        format!("the emails go out during the push outage (all {n} within it)"),
+        emails_done.map_or_else(
+            || format!("{} of {n} by the end of the outage", bed.sink.total()),
+            |t| format!("all {n} {} after they became due", secs(t)),
+        ),
+        emails_done.is_some(),
+    );
+    report.check(
+        "nothing pushed while FCM was unavailable; the pushes are rescheduled",
+        format!(
+            "{pushed_during} accepted, {refused} answered 503, {} reminders rescheduled, e.g. \"{example}\"",
+            retrying.len()
+        ),
+        pushed_during == 0 && refused > 0 && !retrying.is_empty(),
+    );
+    fcm.set_unavailable(false);
+    let back_at = Instant::now();
+    println!("[push-outage] FCM accepts pushes again");
+    let settled = bed.wait_settled(back_at, Duration::from_secs(args.timeout_secs))?;
+    std::thread::sleep(Duration::from_secs(1));
+    report.notes.push(format!(
+        "every reminder had its outcome {} after FCM came back (backoff from the default 60 s)",
+        secs(settled)
+    ));
+    let (reminders, alerts, pushes, by_status) = bed.tallies()?;
+    report.notes.push(format!("reminder rows at the end: {by_status:?}"));
+    report.check(
+        "no email sent again for a push retry, no push sent twice",
+        format!("{} / {} duplicated", reminders.duplicated(), pushes.duplicated()),
+        reminders.duplicated() == 0 && pushes.duplicated() == 0,
+    );
+    bed.cross_check(&mut report)?;
+    report.reminders = reminders;
+    report.alerts = alerts;
+    report.pushes = pushes;
+    bed.finish(rt, &mut report);
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------------
 // pg-restart.
 
 fn pg_restart_drill(rt: &Runtime, args: &Args, bin: &Path) -> anyhow::Result<DrillReport> {
     let n = args.reminders.max(100);
-    let mut bed = Bed::new(rt, args, bin, args.replicas, patients_for(n), &[])?;
-    let setup = format!("{n} reminders due at once, {} replicas on PostgreSQL, restarted mid-drain", args.replicas);
+    let mut bed = Bed::new(rt, args, bin, args.replicas, patients_for(n), Channels::EmailAndPush)?;
+    let setup = format!(
+        "{n} reminders due at once, by email and push, {} replicas on PostgreSQL, restarted mid-drain",
+        args.replicas
+    );
     let mut report = DrillReport::new("pg-restart", setup);
     let timeout = Duration::from_secs(args.timeout_secs);
     let t0 = bed.add_due(n)?;
@@ -683,16 +958,17 @@ fn pg_restart_drill(rt: &Runtime, args: &Args, bin: &Path) -> anyhow::Result<Dri
     let settled = bed.wait_settled(t0, timeout)?;
     std::thread::sleep(Duration::from_secs(1));
     report.notes.push(format!("every reminder had its outcome {} after becoming due", secs(settled)));
-    let (reminders, alerts, by_status) = bed.tallies()?;
+    let (reminders, alerts, pushes, by_status) = bed.tallies()?;
     report.notes.push(format!("reminder rows at the end: {by_status:?}"));
     report.check(
-        "no reminder sent twice",
-        format!("{} duplicated", reminders.duplicated()),
-        reminders.duplicated() == 0,
+        "no reminder email or push sent twice",
+        format!("{} / {} duplicated", reminders.duplicated(), pushes.duplicated()),
+        reminders.duplicated() == 0 && pushes.duplicated() == 0,
     );
     bed.cross_check(&mut report)?;
     report.reminders = reminders;
     report.alerts = alerts;
+    report.pushes = pushes;
     bed.finish(rt, &mut report);
     Ok(report)
 }

@@ -1,9 +1,10 @@
 //! Project tasks, run as `cargo xtask <task>` (an alias for `cargo run --package xtask --`).
 //!
-//! - `drills`: the fault drills of issues 7 and 24 against real `aftercare serve` replicas and a
-//!   loopback SMTP sink; see [`drills`].
+//! - `drills`: the fault drills of issues 7 and 24 against real `aftercare serve` replicas, a
+//!   loopback SMTP sink and a loopback FCM; see [`drills`].
 
 mod drills;
+mod fcm;
 mod photos;
 mod replica;
 mod report;

@@ -43,7 +43,11 @@ impl Replica {
                 cmd.env_remove(key);
             }
         }
-        cmd.env("AFTERCARE_CONFIG", dir.join("none.toml"))
+        // An empty config file: the defaults and the environment only (a file named by
+        // AFTERCARE_CONFIG must exist).
+        let config = dir.join("empty.toml");
+        std::fs::write(&config, "")?;
+        cmd.env("AFTERCARE_CONFIG", &config)
             .env("DATABASE_URL", db_url)
             .env("AFTERCARE__DATA_DIR", dir)
             .env("AFTERCARE__SERVER__BIND", format!("127.0.0.1:{port}"))
