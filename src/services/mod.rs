@@ -25,5 +25,6 @@ pub mod scores;
 pub mod screenings;
 pub mod sessions;
 pub mod staff;
+pub mod unsubscribe;
 pub mod validation;
 pub mod webhooks;

@@ -19,6 +19,7 @@ mod language;
 mod mail;
 mod matrix;
 mod operations;
+mod pages;
 mod photos;
 mod project;
 mod push;
