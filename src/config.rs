@@ -34,6 +34,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__SERVER__WORKERS", "0"),
     ("AFTERCARE__SERVER__JSON_LIMIT_BYTES", "65536"),
     ("AFTERCARE__SERVER__BODY_TIMEOUT_SECS", "30"),
+    ("AFTERCARE__SERVER__STAFF_APP_URL", "https://staff.clinic.example"),
     ("AFTERCARE__DATABASE__URL", "postgres://aftercare@localhost/aftercare"),
     ("AFTERCARE__DATABASE__POOL_SIZE", "10"),
     ("AFTERCARE__DATABASE__CONNECT_TIMEOUT_SECS", "5"),
@@ -83,6 +84,12 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ("AFTERCARE__PUSH__APNS_TOPIC", "com.example.aftercare"),
     ("AFTERCARE__PUSH__APNS_BASE_URL", "https://api.push.apple.com"),
     ("AFTERCARE__PUSH__TIMEOUT_SECS", "10"),
+    ("AFTERCARE__APP__IOS_APP_IDS", "DEF123GHIJ.com.example.aftercare"),
+    ("AFTERCARE__APP__ANDROID_PACKAGE", "com.example.aftercare"),
+    (
+        "AFTERCARE__APP__ANDROID_SHA256_FINGERPRINTS",
+        "14:6D:E9:83:C5:73:06:50:D8:EE:B9:95:2F:34:FC:64:16:A0:83:42:E6:1D:BE:A8:8A:04:96:B2:3F:CF:44:E5",
+    ),
     ("AFTERCARE__LOG__FORMAT", "pretty"),
     ("AFTERCARE__LOG__LEVEL", "info"),
     ("AFTERCARE__METRICS__BIND", "127.0.0.1:9464"),
@@ -104,6 +111,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub photos: PhotoSettings,
     pub push: PushSettings,
+    pub app: AppSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
 }
@@ -118,6 +126,26 @@ pub struct MetricsSettings {
     /// When set, `/metrics` on the main port answers requests bearing `Authorization: Bearer
     /// <token>` (at least 16 bytes).
     pub token: Option<SecretString>,
+}
+
+/// The patient app, for the files that let emailed links open in it (universal links on iOS,
+/// app links on Android). Each file is served only when its settings are set (404 otherwise).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppSettings {
+    /// iOS app ids (`TEAMID.bundle.id`), comma-separated: `/.well-known/apple-app-site-association`.
+    pub ios_app_ids: Option<String>,
+    /// The Android app's package name: `/.well-known/assetlinks.json`, with the fingerprints.
+    pub android_package: Option<String>,
+    /// SHA-256 fingerprints of the Android app's signing certificates, comma-separated.
+    pub android_sha256_fingerprints: Option<String>,
+}
+
+impl AppSettings {
+    /// The comma-separated values of a list setting, trimmed, without empty ones.
+    pub fn list(value: &Option<String>) -> Vec<String> {
+        value.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect()
+    }
 }
 
 /// Push notifications to the app. Each platform is on only when its credentials are set.
@@ -293,6 +321,9 @@ pub struct ServerSettings {
     /// Seconds a request's whole body may take to arrive after its head (408 beyond): a slow or
     /// truncated body cannot hold a worker, a buffer and a socket for longer.
     pub body_timeout_secs: u64,
+    /// The staff web app's base URL: the link of an urgent alert email (`/app/alerts/{id}`)
+    /// redirects to `{staff_app_url}/alerts/{id}` when set, else shows a page saying to sign in.
+    pub staff_app_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -360,6 +391,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             photos: PhotoSettings::default(),
             push: PushSettings::default(),
+            app: AppSettings::default(),
             log: LogSettings::default(),
             metrics: MetricsSettings::default(),
         }
@@ -374,6 +406,7 @@ impl Default for ServerSettings {
             workers: 0,
             json_limit_bytes: 64 * 1024,
             body_timeout_secs: 30,
+            staff_app_url: None,
         }
     }
 }
@@ -462,6 +495,14 @@ impl Settings {
         }
         url::Url::parse(&self.server.public_url)
             .with_context(|| format!("AFTERCARE__SERVER__PUBLIC_URL `{}` is not a URL", self.server.public_url))?;
+        if let Some(staff) = &self.server.staff_app_url {
+            let parsed = url::Url::parse(staff)
+                .with_context(|| format!("AFTERCARE__SERVER__STAFF_APP_URL `{staff}` is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https"),
+                "AFTERCARE__SERVER__STAFF_APP_URL `{staff}` is not an http(s) URL"
+            );
+        }
         self.database_url()?;
         anyhow::ensure!(
             (1..=3600).contains(&self.server.body_timeout_secs),

@@ -55,7 +55,7 @@ fn env() -> &'static Environment<'static> {
 
 /// `t("key", name=value, …)`: catalogue message `key` in the template's `lang`, with the keyword
 /// arguments (strings, or integers for messages that select on a number).
-fn translate(state: &State, key: &str, kwargs: Kwargs) -> Result<String, Error> {
+pub(crate) fn translate(state: &State, key: &str, kwargs: Kwargs) -> Result<String, Error> {
     let lang = state.lookup("lang").and_then(|l| l.as_str().map(Lang::from_tag)).unwrap_or(Lang::En);
     let mut args = FluentArgs::new();
     for name in kwargs.args() {

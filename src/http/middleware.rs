@@ -99,14 +99,12 @@ fn route_of(req: &HttpRequest, status: StatusCode) -> String {
     route
 }
 
-/// Replaces a non-problem error body with the problem for its status.
+/// Replaces a non-problem error body with the problem for its status. An HTML page is kept:
+/// only the pages behind emailed links (`http::pages`) answer failures with one, on purpose.
 fn as_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = res.status();
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"));
+    let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let is_problem = content_type.starts_with("application/problem+json") || content_type.starts_with("text/html");
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return res;
     }

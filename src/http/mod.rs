@@ -17,6 +17,7 @@ pub mod middleware;
 pub mod nul_guard;
 pub mod openapi;
 pub mod ops;
+pub mod pages;
 pub mod patients;
 pub mod photos;
 pub mod protocols;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(ops::get_readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::get_metrics)))
         .service(web::resource("/openapi.json").route(web::get().to(openapi::get_openapi)))
+        .configure(page_routes)
         .service(
             web::scope("/api/v1")
                 .service(auth_routes())
@@ -102,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(unsubscribe::unsubscribe_page))
                         .route(web::post().to(unsubscribe::unsubscribe)),
                 )
+                .service(web::resource("/unsubscribe/resubscribe").route(web::post().to(unsubscribe::resubscribe)))
                 .service(webhook_routes())
                 .service(web::resource("/audit-events").route(web::get().to(audit::list_audit_events)))
                 .service(web::resource("/staff").route(web::get().to(staff::list_staff)))
@@ -117,6 +120,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             ),
         )
         .service(openapi::swagger_ui());
+}
+
+/// The pages behind emailed links (`http::pages`) and the files that let those links open in
+/// the app. The unsubscribe page stays at its API address, which sent emails carry.
+fn page_routes(cfg: &mut web::ServiceConfig) {
+    use pages::{account, links};
+    cfg.service(web::resource("/assets/pages.css").route(web::get().to(links::stylesheet)))
+        .service(
+            web::resource("/invite")
+                .route(web::get().to(account::invite_page))
+                .route(web::post().to(account::accept_invitation)),
+        )
+        .service(
+            web::resource("/reset-password")
+                .route(web::get().to(account::reset_page))
+                .route(web::post().to(account::reset_password)),
+        )
+        .service(web::resource("/app/alerts/{id}").route(web::get().to(links::staff_alert)))
+        .service(web::resource("/app/{action}").route(web::get().to(links::app_link)))
+        .service(
+            web::resource("/.well-known/apple-app-site-association")
+                .route(web::get().to(links::apple_app_site_association)),
+        )
+        .service(web::resource("/.well-known/assetlinks.json").route(web::get().to(links::asset_links)));
 }
 
 fn auth_routes() -> actix_web::Scope {

@@ -94,6 +94,7 @@ use crate::{error, http, services};
         http::protocols::update_clinic,
         http::unsubscribe::unsubscribe,
         http::unsubscribe::unsubscribe_page,
+        http::unsubscribe::resubscribe,
         http::photos::upload_patient_photo,
         http::photos::upload_my_photo,
         http::photos::list_patient_photos,

@@ -14,10 +14,10 @@ use actix_web::{
     middleware::Next,
 };
 
-/// The policy of the server-rendered pages (the unsubscribe page): no scripts at all, inline
-/// styles only, forms posting back to the service.
-pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
-     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The policy of the server-rendered pages (`http::pages`): no scripts at all, no inline
+/// styles (one stylesheet from the service), forms posting back to the service, no framing.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 /// The policy of the Swagger UI at `/docs/`: its own scripts, styles and the document, nothing
 /// from elsewhere (its assets are compiled in), inline styles for the widgets it draws.

@@ -1,20 +1,18 @@
 //! One-click unsubscribe (RFC 8058) from a reminder email, without a login: the signed link
-//! withdraws the patient's `email_reminders` consent (recorded like any other withdrawal). It
-//! stops reminder emails only: the reminders stay in the app's list and go on by push when the
-//! patient consents to that.
+//! withdraws the patient's `email_reminders` consent (`services::unsubscribe`). A browser
+//! opening the link gets a confirmation page in the patient's language; its form posts back and
+//! gets a page saying it is done, with a button that turns the emails back on (the same token).
+//! Mail clients' one-click POSTs and API callers get JSON, as before: HTML goes only to a POST
+//! whose `Accept` names `text/html` (a browser's form).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    db::{new_id, to_db},
-    error::{ApiError, ApiResult},
-    repo::{
-        audit::{self as audit_repo, AuditEvent},
-        consents::{self, Consent},
-        patients,
-    },
+    error::{ApiError, ErrorCode},
+    http::pages::{self, Button, Flow, Message},
+    services::unsubscribe,
     state::AppState,
 };
 
@@ -27,74 +25,105 @@ pub struct UnsubscribeParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Unsubscribed {
-    /// Always `unsubscribed`.
+    /// `unsubscribed`, or `subscribed` after a resubscribe.
     pub status: String,
 }
 
-/// Withdraws `email_reminders` consent for the patient the token names (RFC 8058 one-click).
-#[utoipa::path(post, path = "/api/v1/unsubscribe", tag = "email", params(UnsubscribeParams),
-    responses((status = 200, body = Unsubscribed),
-    (status = 404, description = "Unknown or forged token", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn unsubscribe(
-    state: web::Data<AppState>,
-    q: web::Query<UnsubscribeParams>,
-) -> ApiResult<web::Json<Unsubscribed>> {
-    let patient_id = state.links.verify(&q.token).ok_or_else(ApiError::not_found)?;
-    let now = state.now();
-    state
-        .db
-        .write(move |c| -> ApiResult<()> {
-            let patient = patients::find_by_id(c, &patient_id)?.ok_or_else(ApiError::not_found)?;
-            if consents::is_granted(c, &patient.id, "email_reminders")? {
-                let row = Consent {
-                    id: new_id(),
-                    clinic_id: patient.clinic_id.clone(),
-                    patient_id: patient.id.clone(),
-                    kind: "email_reminders".into(),
-                    granted: false,
-                    actor_account_id: None,
-                    actor_role: "patient".into(),
-                    note: Some("one-click unsubscribe from a reminder email".into()),
-                    created_at: to_db(now),
-                };
-                consents::insert_consent(c, &row)?;
-                audit_repo::insert_events(
-                    c,
-                    &[AuditEvent {
-                        id: new_id(),
-                        clinic_id: patient.clinic_id.clone(),
-                        actor_account_id: None,
-                        actor_role: Some("patient".into()),
-                        action: "update".into(),
-                        resource_type: "consent".into(),
-                        resource_id: Some(row.id.clone()),
-                        patient_id: Some(patient.id.clone()),
-                        request_id: None,
-                        created_at: to_db(now),
-                    }],
-                )?;
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(web::Json(Unsubscribed { status: "unsubscribed".into() }))
+/// The token of the query, or the API's 400 `invalid_query` (the same as the extractor's).
+fn token(req: &HttpRequest) -> Result<String, ApiError> {
+    web::Query::<UnsubscribeParams>::from_query(req.query_string())
+        .map(|q| q.into_inner().token)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.to_string()))
 }
 
-/// A page with one button that unsubscribes (links opened in a browser use GET).
+/// Withdraws `email_reminders` consent for the patient the token names (RFC 8058 one-click).
+///
+/// JSON, unless the request's `Accept` names `text/html` (the confirmation page's form): then
+/// a page saying it is done, with a button that turns the emails back on; an unknown token is
+/// then a 404 page.
+#[utoipa::path(post, path = "/api/v1/unsubscribe", tag = "email", params(UnsubscribeParams),
+    responses((status = 200, description = "Unsubscribed (also when already unsubscribed)", content(
+        (Unsubscribed = "application/json"),
+        (String = "text/html", example = "<!doctype html>…"))),
+    (status = 404, description = "Unknown or forged token", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn unsubscribe(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if pages::wants_html(&req) {
+        return Ok(done_page(&state, &req, false).await);
+    }
+    unsubscribe::withdraw(&state, &token(&req)?).await?;
+    Ok(HttpResponse::Ok().json(Unsubscribed { status: "unsubscribed".into() }))
+}
+
+/// Grants `email_reminders` consent again for the patient the token names (the unsubscribe
+/// page's undo), recorded and audited like the withdrawal.
+///
+/// JSON, unless the request's `Accept` names `text/html` (the page's button): then a page.
+#[utoipa::path(post, path = "/api/v1/unsubscribe/resubscribe", tag = "email", params(UnsubscribeParams),
+    responses((status = 200, description = "Subscribed again (also when already subscribed)", content(
+        (Unsubscribed = "application/json"),
+        (String = "text/html", example = "<!doctype html>…"))),
+    (status = 404, description = "Unknown or forged token", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn resubscribe(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if pages::wants_html(&req) {
+        return Ok(done_page(&state, &req, true).await);
+    }
+    unsubscribe::regrant(&state, &token(&req)?).await?;
+    Ok(HttpResponse::Ok().json(Unsubscribed { status: "subscribed".into() }))
+}
+
+/// The page after the form's POST: unsubscribed (with the undo button) or subscribed again.
+async fn done_page(state: &AppState, req: &HttpRequest, resubscribe: bool) -> HttpResponse {
+    let fallback = pages::browser_lang(req);
+    let Some(token) = pages::query_token(req) else {
+        return pages::error_page(fallback, Flow::Unsubscribe, &ApiError::not_found());
+    };
+    let done = if resubscribe {
+        unsubscribe::regrant(state, &token).await
+    } else {
+        unsubscribe::withdraw(state, &token).await
+    };
+    let lang = match done {
+        Ok(lang) => lang,
+        Err(e) => return pages::error_page(fallback, Flow::Unsubscribe, &e),
+    };
+    let t = |key: &str| pages::text(lang, key, &[]);
+    let (title, msg) = if resubscribe {
+        ("page-resubscribed-title", Message { paragraphs: vec![t("page-resubscribed-body")], ..Default::default() })
+    } else {
+        let button = Button {
+            action: format!("/api/v1/unsubscribe/resubscribe?token={token}"),
+            fields: Vec::new(),
+            label: t("page-resubscribe-submit"),
+        };
+        let paragraphs = vec![t("page-unsubscribed-body"), t("page-unsubscribed-undo")];
+        ("page-unsubscribed-title", Message { paragraphs, button: Some(button), link: None })
+    };
+    pages::message(lang, StatusCode::OK, title, msg)
+}
+
+#[derive(Serialize)]
+struct ConfirmPage<'a> {
+    token: &'a str,
+}
+
+/// A page with one button that unsubscribes (links opened in a browser use GET), in the
+/// patient's language; an unknown token is a 404 page.
 #[utoipa::path(get, path = "/api/v1/unsubscribe", tag = "email", params(UnsubscribeParams),
     responses((status = 200, description = "A confirmation page", content_type = "text/html"),
-    (status = 404, description = "Unknown or forged token", body = crate::error::Problem, content_type = "application/problem+json")))]
-pub async fn unsubscribe_page(state: web::Data<AppState>, q: web::Query<UnsubscribeParams>) -> ApiResult<HttpResponse> {
-    state.links.verify(&q.token).ok_or_else(ApiError::not_found)?;
-    let token: String = q.token.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head>\
-         <body style=\"font-family: sans-serif; max-width: 480px; margin: 40px auto;\">\
-         <h1>Stop aftercare reminder emails?</h1>\
-         <p>You will no longer get reminder emails about your treatment. Your reminders stay in the app, and you can turn the emails back on there.</p>\
-         <form method=\"post\" action=\"/api/v1/unsubscribe?token={token}\">\
-         <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-         <button type=\"submit\">Unsubscribe</button></form></body></html>"
-    );
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    (status = 404, description = "Unknown or forged token: a page saying the link does not work", content_type = "text/html")))]
+pub async fn unsubscribe_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let fallback = pages::browser_lang(&req);
+    let Some(token) = pages::query_token(&req) else {
+        return pages::error_page(fallback, Flow::Unsubscribe, &ApiError::not_found());
+    };
+    match unsubscribe::language(&state, &token).await {
+        Ok(lang) => pages::render(
+            lang,
+            StatusCode::OK,
+            "unsubscribe.html",
+            "page-unsubscribe-title",
+            ConfirmPage { token: &token },
+        ),
+        Err(e) => pages::error_page(fallback, Flow::Unsubscribe, &e),
+    }
 }

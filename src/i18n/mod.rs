@@ -1,5 +1,5 @@
-//! The message catalogue: every sentence the service says to people (emails today, push texts
-//! and pages next), per language, as Fluent files compiled in from `locales/<lang>/*.ftl`.
+//! The message catalogue: every sentence the service says to people (emails, push texts and
+//! the web pages behind emailed links), per language, as Fluent files compiled in from `locales/<lang>/*.ftl`.
 //!
 //! A reader's language is their BCP 47 tag (`es-MX`) reduced to its primary subtag (`es`); a
 //! language the catalogue lacks is read in English, and so is, message by message, anything a
@@ -84,9 +84,11 @@ macro_rules! ftl {
 const SOURCES: &[(&str, &str, &str)] = &[
     ftl!("en", "common"),
     ftl!("en", "emails"),
+    ftl!("en", "pages"),
     ftl!("en", "reminders"),
     ftl!("es", "common"),
     ftl!("es", "emails"),
+    ftl!("es", "pages"),
     ftl!("es", "reminders"),
 ];
 

@@ -21,7 +21,7 @@ use crate::{
         templates::{self, ExistingAccountContext, InvitationContext},
     },
     error::{ApiError, ApiResult, ErrorCode},
-    i18n::Reader,
+    i18n::{Lang, Reader},
     repo::{
         accounts::{self, Account},
         clinics, invitations,
@@ -224,6 +224,43 @@ fn find_invitee(c: &mut DbConnection, invitation: Option<Invitation>) -> QueryRe
         None => None,
     };
     Ok(Some(Invitee { invitation, clinic_name, patient }))
+}
+
+/// What the invitation page shows before the password is chosen.
+#[derive(Debug, Clone)]
+pub struct InvitationPreview {
+    pub clinic_name: String,
+    pub email: String,
+    /// Whether it invites a patient (who goes on in the app) rather than staff.
+    pub for_patient: bool,
+    /// The invited patient's language; `None` for staff (the page follows the browser).
+    pub language: Option<Lang>,
+}
+
+/// The invitation `token` opens, if it can be accepted now: the same answers as [`accept`]
+/// (404 unknown or revoked, 409 expired or used). Changes nothing.
+pub async fn preview(state: &AppState, token: &str) -> ApiResult<InvitationPreview> {
+    let hash = token_hash(token);
+    let found = state
+        .db
+        .run(move |c| -> QueryResult<Option<(Invitee, Option<String>)>> {
+            let found = invitations::find_by_hash(c, &hash)?;
+            let Some(invitee) = find_invitee(c, found)? else { return Ok(None) };
+            let language = match &invitee.invitation.patient_id {
+                Some(id) => patients::find_by_id(c, id)?.map(|p| p.language),
+                None => None,
+            };
+            Ok(Some((invitee, language)))
+        })
+        .await?;
+    let (invitee, language) = found.ok_or_else(|| ApiError::code(ErrorCode::InvitationNotFound))?;
+    check_usable(&invitee, state.now())?;
+    Ok(InvitationPreview {
+        clinic_name: invitee.clinic_name,
+        email: invitee.invitation.email.clone(),
+        for_patient: invitee.invitation.patient_id.is_some(),
+        language: language.as_deref().map(Lang::from_tag),
+    })
 }
 
 /// Sets the invitee's password, creates the account and logs it in.

@@ -26,5 +26,6 @@ pub mod scores;
 pub mod screenings;
 pub mod sessions;
 pub mod staff;
+pub mod unsubscribe;
 pub mod validation;
 pub mod webhooks;

@@ -21,6 +21,7 @@ use crate::{
         templates::{self, PasswordResetContext},
     },
     error::{ApiError, ApiResult, ErrorCode},
+    i18n::Lang,
     repo::{
         accounts::{self, Account},
         password_resets::{self, PasswordReset},
@@ -139,6 +140,24 @@ pub async fn is_usable(state: &AppState, token: &str) -> ApiResult<bool> {
         })
         .await
         .map_err(Into::into)
+}
+
+/// The language of the account a usable `token` resets (its page is written in it), or the
+/// one answer for every unusable token: 400 `invalid_reset_token`. Changes nothing.
+pub async fn language(state: &AppState, token: &str) -> ApiResult<Lang> {
+    let (hash, now) = (token_hash(token), state.now());
+    let found = state
+        .db
+        .run(move |c| {
+            let Some(reset) = password_resets::find_by_hash(c, &hash)? else { return Ok(None) };
+            let Some(account) = accounts::find_account(c, &reset.account_id)? else { return Ok(None) };
+            if !usable(&reset, &account, now) {
+                return Ok(None);
+            }
+            account::owner_words(c, &account).map(|w| Some(w.reader.lang))
+        })
+        .await?;
+    found.ok_or_else(invalid)
 }
 
 /// Sets a new password with a reset token. An unknown, expired, used or closed token, or one of

@@ -20,6 +20,7 @@ mod mail;
 mod matrix;
 mod metrics;
 mod operations;
+mod pages;
 mod photos;
 mod project;
 mod push;
