@@ -21,6 +21,7 @@ pub mod pages;
 pub mod patients;
 pub mod photos;
 pub mod protocols;
+pub mod representation;
 pub mod security_headers;
 pub mod staff;
 pub mod strict_json;
