@@ -102,7 +102,7 @@ impl FieldError {
 /// RFC 9457 problem details, as sent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI reference naming the problem type: `/problems/{code}`.
+    /// A URI reference naming the problem type: `/problems/{code}`, a page saying what the code means.
     #[serde(rename = "type")]
     pub type_: String,
     pub title: String,

@@ -176,6 +176,7 @@ fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
             .configure(http::configure)
             .default_service(web::to(http::route_not_found))
             .wrap(from_fn(http::idempotency::idempotency))
+            .wrap(from_fn(http::representation::validators))
             .wrap(from_fn(http::body_deadline::body_deadline))
             .wrap(from_fn(http::nul_guard::refuse_nul))
             .wrap(from_fn(http::middleware::observe))

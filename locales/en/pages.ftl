@@ -71,3 +71,13 @@ page-bad-request-title = Something is missing
 page-bad-request-body = The form did not arrive complete. Go back to the link in your email and try again.
 page-server-error-title = Something went wrong
 page-server-error-body = This is on our side. Please try again in a few minutes; if it keeps happening, contact your clinic.
+
+# /problems: what each problem code of the API means (the `type` of every error answer).
+page-problems-title = Error codes
+page-problems-intro = Every error the API answers is application/problem+json with a stable code. Each code, its HTTP status and what it means:
+page-problem-title = About this error
+page-problem-intro = The API answered with the problem code { $code } (HTTP status { $status }). It means:
+page-problem-shape = The answer's detail says what was wrong with this request; a 422 also lists each invalid field under errors. Fix the request and send it again, or, for a 5xx, try again later.
+page-problem-all = All error codes
+page-problem-unknown-title = No such error code
+page-problem-unknown-body = The API has no error code by that name.

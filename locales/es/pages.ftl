@@ -71,3 +71,13 @@ page-bad-request-title = Falta algo
 page-bad-request-body = El formulario no llegó completo. Vuelva al enlace de su correo e inténtelo de nuevo.
 page-server-error-title = Algo ha fallado
 page-server-error-body = El problema es nuestro. Vuelva a intentarlo en unos minutos; si sigue pasando, contacte con su clínica.
+
+# /problems: what each problem code of the API means (the `type` of every error answer).
+page-problems-title = Códigos de error
+page-problems-intro = Cada error que responde la API es application/problem+json con un código estable. Cada código, su estado HTTP y su significado:
+page-problem-title = Acerca de este error
+page-problem-intro = La API respondió con el código de problema { $code } (estado HTTP { $status }). Significa:
+page-problem-shape = El campo detail de la respuesta dice qué falló en esta petición; un 422 también enumera cada campo no válido en errors. Corrija la petición y envíela de nuevo o, si es un 5xx, inténtelo más tarde.
+page-problem-all = Todos los códigos de error
+page-problem-unknown-title = Ese código de error no existe
+page-problem-unknown-body = La API no tiene ningún código de error con ese nombre.

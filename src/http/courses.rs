@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
+use super::representation::location;
 use crate::{
     error::{ApiError, ApiResult},
     http::extract::{AuthUser, Json},
@@ -60,7 +61,8 @@ pub async fn create_session(
     Json(body): Json<CreateSession>,
 ) -> ApiResult<HttpResponse> {
     user.require_staff().map_err(|_| ApiError::not_found())?;
-    Ok(HttpResponse::Created().json(sessions::create(&state, &user, &id, body).await?))
+    let session = sessions::create(&state, &user, &id, body).await?;
+    Ok(HttpResponse::Created().insert_header(location(format!("/api/v1/sessions/{}", session.id))).json(session))
 }
 
 /// The course's sessions, oldest first.

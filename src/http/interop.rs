@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::representation::location;
 use crate::{
     domain::Role,
     error::ApiResult,
@@ -118,7 +119,10 @@ pub async fn create_calendar_feed(state: web::Data<AppState>, user: AuthUser) ->
         None => url.clone(),
     };
     state.audit.record(audit::event(&user, Action::Create, "calendar_feed", None, Some(&patient.id), created_at)).await;
-    Ok(holding_secret(HttpResponse::Created().json(CalendarFeedCreated { url, webcal_url, created_at })))
+    let created = HttpResponse::Created()
+        .insert_header(location("/api/v1/me/calendar-feed".to_owned()))
+        .json(CalendarFeedCreated { url, webcal_url, created_at });
+    Ok(holding_secret(created))
 }
 
 /// Whether the caller has a live calendar subscription URL.

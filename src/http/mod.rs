@@ -21,6 +21,7 @@ pub mod pages;
 pub mod patients;
 pub mod photos;
 pub mod protocols;
+pub mod representation;
 pub mod security_headers;
 pub mod staff;
 pub mod strict_json;
@@ -125,8 +126,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The pages behind emailed links (`http::pages`) and the files that let those links open in
 /// the app. The unsubscribe page stays at its API address, which sent emails carry.
 fn page_routes(cfg: &mut web::ServiceConfig) {
-    use pages::{account, links};
+    use pages::{account, links, problems};
     cfg.service(web::resource("/assets/pages.css").route(web::get().to(links::stylesheet)))
+        .service(web::resource("/problems").route(web::get().to(problems::problems)))
+        .service(web::resource("/problems/{code}").route(web::get().to(problems::problem)))
         .service(
             web::resource("/invite")
                 .route(web::get().to(account::invite_page))

@@ -371,6 +371,57 @@ impl Modify for Contract {
                 }
             }
         }
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if let Some(get) = item.get.as_mut().filter(|_| path.starts_with("/api/v1/")) {
+                let tagged = get.responses.responses.get_mut("200").and_then(|r| match r {
+                    RefOr::T(r) => Some(r),
+                    RefOr::Ref(_) => None,
+                });
+                if let Some(ok) = tagged {
+                    ok.headers.entry("ETag".to_owned()).or_insert_with(|| {
+                        openapi::HeaderBuilder::new()
+                            .schema(openapi::ObjectBuilder::new().schema_type(openapi::Type::String))
+                            .description(Some("The representation's validator: send it back in `If-None-Match`"))
+                            .build()
+                    });
+                    get.parameters.get_or_insert_with(Vec::new).push(
+                        openapi::path::ParameterBuilder::new()
+                            .name("If-None-Match")
+                            .parameter_in(openapi::path::ParameterIn::Header)
+                            .required(openapi::Required::False)
+                            .description(Some(
+                                "An `ETag` from an earlier answer: 304 without a body while it still holds",
+                            ))
+                            .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String)))
+                            .build(),
+                    );
+                    get.responses.responses.entry("304".to_owned()).or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description("Not modified: the `If-None-Match` tag still holds")
+                                .build(),
+                        )
+                    });
+                }
+            }
+            let ops = [&mut item.post, &mut item.put];
+            for op in ops.into_iter().flatten() {
+                let Some(&(_, names)) =
+                    super::representation::LOCATIONS.iter().find(|(id, _)| op.operation_id.as_deref() == Some(*id))
+                else {
+                    continue;
+                };
+                if let Some(RefOr::T(created)) = op.responses.responses.get_mut("201") {
+                    created.headers.insert(
+                        "Location".to_owned(),
+                        openapi::HeaderBuilder::new()
+                            .schema(openapi::ObjectBuilder::new().schema_type(openapi::Type::String))
+                            .description(Some(names))
+                            .build(),
+                    );
+                }
+            }
+        }
         let Some(components) = doc.components.as_mut() else { return };
         for (name, schema) in components.schemas.iter_mut() {
             let Some(view) = name.strip_prefix("Page_") else { continue };

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::representation::location;
 use crate::{
     error::{ApiError, ApiResult},
     http::extract::{AuthUser, Json},
@@ -53,7 +54,7 @@ pub async fn create_patient(
     Json(body): Json<CreatePatient>,
 ) -> ApiResult<HttpResponse> {
     let view = patient_service::create(&state, &user, body).await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(HttpResponse::Created().insert_header(location(format!("/api/v1/patients/{}", view.id))).json(view))
 }
 
 /// Lists the clinic's patients, newest first; search by name or email.
@@ -203,7 +204,8 @@ pub async fn create_course(
     Json(body): Json<CreateCourse>,
 ) -> ApiResult<HttpResponse> {
     let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(HttpResponse::Created().json(courses::create(&state, &user, &patient, body).await?))
+    let course = courses::create(&state, &user, &patient, body).await?;
+    Ok(HttpResponse::Created().insert_header(location(format!("/api/v1/courses/{}", course.id))).json(course))
 }
 
 /// The patient's courses, newest first.

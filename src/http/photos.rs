@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::representation::location;
 use crate::{
     domain::scales::ScaleDef,
     error::{ApiError, ApiResult, ErrorCode},
@@ -161,7 +162,11 @@ async fn upload_for(
     multipart_only(req)?;
     let (meta, bytes) = read_upload(req, form, max).await?;
     let (view, created) = photos::upload(state, user, patient, meta, bytes).await?;
-    Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+    Ok(if created {
+        HttpResponse::Created().insert_header(location(format!("/api/v1/photos/{}/image", view.id))).json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
 }
 
 /// Uploads a photo for a patient (staff). Needs the patient's `photos` consent.

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::representation::location;
 use crate::{
     db::{from_db, new_id, to_db},
     domain::protocol::{Step, validate_steps},
@@ -109,7 +110,7 @@ pub async fn replace_protocol(
             Ok(p)
         })
         .await?;
-    Ok(HttpResponse::Created().json(view(p)?))
+    Ok(HttpResponse::Created().insert_header(location("/api/v1/protocols".to_owned())).json(view(p)?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
+use super::representation::location;
 use crate::{
     error::ApiResult,
     http::{
@@ -28,7 +29,10 @@ pub async fn create_webhook(
     user: AuthUser,
     Json(body): Json<CreateWebhook>,
 ) -> ApiResult<HttpResponse> {
-    Ok(holding_secret(HttpResponse::Created().json(webhooks::create(&state, &user, body).await?)))
+    let webhook = webhooks::create(&state, &user, body).await?;
+    let created =
+        HttpResponse::Created().insert_header(location(format!("/api/v1/webhooks/{}", webhook.id))).json(webhook);
+    Ok(holding_secret(created))
 }
 
 /// The clinic's endpoints (admins).

@@ -110,3 +110,31 @@ async fn an_authorization_that_is_not_bearer_is_a_401_problem() {
     let res = app.client.get(app.url("/api/v1/me")).header("authorization", "Basic abc").send().await.unwrap();
     assert_problem(res, 401, "unauthenticated").await;
 }
+
+#[tokio::test]
+async fn a_problems_type_is_a_page_that_says_what_the_code_means() {
+    let app = TestApp::spawn().await;
+    let problem = assert_problem(app.get("/api/v1/me", None).await, 401, "unauthenticated").await;
+    let type_uri = problem["type"].as_str().unwrap();
+    assert_eq!(type_uri, "/problems/unauthenticated");
+    let res = app.get(type_uri, None).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    // Fluent isolates each argument with U+2068/U+2069 (bidirectional text); read without them.
+    let page = res.text().await.unwrap().replace(['\u{2068}', '\u{2069}'], "");
+    assert!(page.contains("problem code unauthenticated (HTTP status 401)"), "{page}");
+    assert!(page.contains("Authentication is required") && page.contains("href=\"&#x2f;problems\""), "{page}");
+
+    // The list names every code; Spanish for a Spanish browser; an unknown code is a 404 page.
+    let all = app.get("/problems", None).await.text().await.unwrap();
+    for code in aftercare::error::ErrorCode::ALL {
+        assert!(all.contains(&format!("{} ({})", code.as_str(), code.status().as_u16())), "{code:?}");
+    }
+    let es = app.client.get(app.url("/problems/not_found")).header("accept-language", "es").send().await.unwrap();
+    let es = es.text().await.unwrap();
+    assert!(es.contains("<html lang=\"es\">") && es.contains("Acerca de este error"), "{es}");
+    let unknown = app.get("/problems/no_such_code", None).await;
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.text().await.unwrap().contains("No such error code"));
+}

@@ -26,6 +26,7 @@ mod project;
 mod push;
 mod reliability;
 mod reminders;
+mod representation;
 mod security_accounts;
 mod security_network;
 mod security_sessions;

@@ -20,6 +20,7 @@
 
 pub mod account;
 pub mod links;
+pub mod problems;
 
 use std::sync::OnceLock;
 
