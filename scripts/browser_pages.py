@@ -150,6 +150,39 @@ def unsubscribe_token(patient_id):
     return f"{b64(patient_id.encode())}.{b64(sig)}"
 
 
+def checkin_token(reminder_id, valid_secs=3600):
+    """The signed token of a reminder email's check-in link (`security::links`): the reminder and
+    when the link stops working."""
+    key = hmac.new(JWT_SECRET.encode(), b"aftercare/checkin-link/v1", hashlib.sha256).digest()
+    payload = f"{reminder_id}.{int(time.time()) + valid_secs}".encode()
+    sig = hmac.new(key, payload, hashlib.sha256).digest()
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    return f"{b64(payload)}.{b64(sig)}"
+
+
+SCREENING = {k: False for k in (
+    "active_acne_or_infection", "cold_sore_history", "keloid_tendency", "isotretinoin_last_6_months",
+    "pregnant_or_breastfeeding", "blood_thinners_or_bleeding_disorder", "uncontrolled_diabetes", "immunosuppressed",
+    "eczema_psoriasis_rosacea_in_area", "metal_or_lidocaine_allergy", "peel_last_30_days",
+    "neuromodulator_last_3_months", "filler_last_12_months")}
+
+
+def treated_checkin_reminder(server, admin, pid):
+    """Records a session for the patient; the id of its first check-in reminder."""
+    server.request("PATCH", "/api/v1/clinic", {"phone": "+44 20 7946 0958"}, admin)
+    server.request("POST", f"/api/v1/patients/{pid}/screenings", {"answers": SCREENING}, admin)
+    _, course = server.request("POST", f"/api/v1/patients/{pid}/courses", {"concerns": ["texture"], "planned_sessions": 3}, admin)
+    performed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    session = {"performed_at": performed, "device": {"kind": "pen", "model": "SkinPen", "cartridge_lot": "L1"},
+               "areas": [{"area": "cheeks", "depth_mm": 1.0, "passes": 3}]}
+    status, _ = server.request("POST", f"/api/v1/courses/{course['id']}/sessions", session, admin)
+    if status != 201:
+        return None
+    _, listed = server.request("GET", f"/api/v1/patients/{pid}/reminders", token=admin)
+    ids = [r["id"] for r in listed.get("upcoming", []) if r.get("action") == "checkin"]
+    return ids[0] if ids else None
+
+
 def axe_source(path):
     if path:
         with open(path) as f:
@@ -296,7 +329,25 @@ def walk(server, w, admin, pid, patient_mail):
     w.audit("resubscribed", status=200, response=res)
     check("the consent is granted again", email_consent(server, admin, pid))
 
-    # 4. Others: a bad link, Spanish, the staff alert link.
+    # 4. A check-in from a reminder email's link, without the app: an urgent answer.
+    reminder = treated_checkin_reminder(server, admin, pid)
+    if check("the session planned a check-in reminder", reminder, reminder):
+        res = w.goto(f"{server.url}/app/checkin?reminder={reminder}&token={checkin_token(reminder)}")
+        html = w.audit("checkin", status=200, response=res)
+        check("the check-in page describes redness in words", "Mild: pink, like a mild sunburn" in html)
+        w.page.get_by_label("Mild: pink, like a mild sunburn").check()
+        for name, value in (("swelling", "1"), ("itch", "0"), ("pain", "4")):
+            w.page.locator(f'input[name="{name}"][value="{value}"]').check()
+        w.page.get_by_label("Fever or chills").check()
+        res = w.submit("Send to my clinic")
+        html = w.audit("checkin-urgent", status=200, response=res)
+        check("an urgent answer says to call the clinic, with its number", "Call your clinic now" in html and "+44 20 7946 0958" in html)
+        _, checkins = server.request("GET", f"/api/v1/patients/{pid}/checkins", token=admin)
+        check("the API lists the check-in", isinstance(checkins, list) and len(checkins) == 1 and checkins[0]["redness"] == 2, checkins)
+        _, alerts = server.request("GET", "/api/v1/alerts?status=open", token=admin)
+        check("the clinic has an urgent alert", any(a.get("severity") == "urgent" for a in alerts.get("items", [])), alerts)
+
+    # 5. Others: a bad link, Spanish, the staff alert link.
     res = w.goto(server.url + "/invite?token=not-a-token")
     w.audit("bad-link", status=404, response=res)
     w.use_locale("es-ES")

@@ -7,6 +7,7 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamp,
         reply_to -> Nullable<Text>,
+        phone -> Nullable<Text>,
     }
 }
 

@@ -126,7 +126,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The pages behind emailed links (`http::pages`) and the files that let those links open in
 /// the app. The unsubscribe page stays at its API address, which sent emails carry.
 fn page_routes(cfg: &mut web::ServiceConfig) {
-    use pages::{account, links, problems};
+    use pages::{account, checkin, links, problems};
     cfg.service(web::resource("/assets/pages.css").route(web::get().to(links::stylesheet)))
         .service(web::resource("/problems").route(web::get().to(problems::problems)))
         .service(web::resource("/problems/{code}").route(web::get().to(problems::problem)))
@@ -141,6 +141,11 @@ fn page_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(account::reset_password)),
         )
         .service(web::resource("/app/alerts/{id}").route(web::get().to(links::staff_alert)))
+        .service(
+            web::resource("/app/checkin")
+                .route(web::get().to(checkin::checkin_page))
+                .route(web::post().to(checkin::submit_checkin)),
+        )
         .service(web::resource("/app/{action}").route(web::get().to(links::app_link)))
         .service(
             web::resource("/.well-known/apple-app-site-association")

@@ -119,6 +119,8 @@ pub struct ClinicView {
     pub name: String,
     /// Where patients' replies to reminder emails go.
     pub reply_to: Option<String>,
+    /// The number a patient is told to call when a check-in needs the clinic now.
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -128,6 +130,10 @@ pub struct UpdateClinic {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub reply_to: Option<Option<String>>,
+    /// 5 to 30 characters: digits, spaces and `+ - ( ) .`; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 5, max_length = 30, pattern = r"^\+?[0-9 ()+.-]{5,30}$")]
+    pub phone: Option<Option<String>>,
 }
 
 /// The caller's clinic.
@@ -136,7 +142,7 @@ pub struct UpdateClinic {
 pub async fn get_clinic(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<ClinicView>> {
     let id = user.clinic_id.clone();
     let clinic = state.db.run(move |c| clinics::find_clinic(c, &id)).await?.ok_or_else(ApiError::not_found)?;
-    Ok(web::Json(ClinicView { id: clinic.id, name: clinic.name, reply_to: clinic.reply_to }))
+    Ok(web::Json(ClinicView { id: clinic.id, name: clinic.name, reply_to: clinic.reply_to, phone: clinic.phone }))
 }
 
 /// Changes the clinic's name or reply-to address (admins).
@@ -158,11 +164,31 @@ pub async fn update_clinic(
             c.check("reply_to", normalize_email(e).ok_or_else(|| "is not an email address".to_owned())).map(Some)
         }
     };
+    let phone = match &body.phone {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(p)) => c.check("phone", phone_number(p)).map(Some),
+    };
     c.finish()?;
     let id = user.clinic_id.clone();
     let clinic = state
         .db
-        .write(move |c| -> ApiResult<clinics::Clinic> { Ok(clinics::update_clinic(c, &id, name, reply_to)?) })
+        .write(move |c| -> ApiResult<clinics::Clinic> { Ok(clinics::update_clinic(c, &id, name, reply_to, phone)?) })
         .await?;
-    Ok(web::Json(ClinicView { id: clinic.id, name: clinic.name, reply_to: clinic.reply_to }))
+    Ok(web::Json(ClinicView { id: clinic.id, name: clinic.name, reply_to: clinic.reply_to, phone: clinic.phone }))
+}
+
+/// A phone number as people write them: 5 to 30 characters of digits, spaces and `+ - ( ) .`,
+/// with at least 5 digits; kept as written (trimmed).
+fn phone_number(p: &str) -> Result<String, String> {
+    let p = p.trim();
+    let digits = p.chars().filter(char::is_ascii_digit).count();
+    if (5..=30).contains(&p.chars().count())
+        && digits >= 5
+        && p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    {
+        Ok(p.to_owned())
+    } else {
+        Err("must be a phone number: 5 to 30 digits, spaces and + - ( ) .".to_owned())
+    }
 }

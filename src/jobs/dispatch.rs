@@ -746,6 +746,21 @@ pub fn unsubscribe_url(state: &AppState, patient_id: &str) -> String {
     )
 }
 
+/// How long a reminder email's check-in link works after it is sent.
+pub const CHECKIN_LINK_HOURS: i64 = 72;
+
+/// A reminder's app link (`/app/{action}?reminder=`: the app opens it when installed). A check-in
+/// link also carries a signed token, so that without the app the page there takes the check-in.
+fn action_url(state: &AppState, base: &str, action: &str, reminder_id: &str) -> String {
+    let mut url = format!("{base}/app/{action}?reminder={reminder_id}");
+    if action == "checkin" {
+        let until = (state.now() + chrono::Duration::hours(CHECKIN_LINK_HOURS)).timestamp();
+        url.push_str("&token=");
+        url.push_str(&state.links.sign_checkin(reminder_id, until));
+    }
+    url
+}
+
 fn render(state: &AppState, r: &Reminder, ctx: &Context<'_>, step: &Step, to: &str) -> anyhow::Result<Email> {
     let tz: Tz = ctx.patient.time_zone.parse().unwrap_or(Tz::UTC);
     let planned = from_db(r.planned_at);
@@ -761,7 +776,7 @@ fn render(state: &AppState, r: &Reminder, ctx: &Context<'_>, step: &Step, to: &s
         title: &words.title,
         message: &words.message,
         avoid: &words.avoid,
-        action_url: step.action.as_ref().map(|a| format!("{base}/app/{a}?reminder={}", r.id)),
+        action_url: step.action.as_ref().map(|a| action_url(state, base, a, &r.id)),
         local_time: i18n::datetime_short(lang, &planned.with_timezone(&tz)),
         time_zone: &ctx.patient.time_zone,
         day,

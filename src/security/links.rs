@@ -1,5 +1,7 @@
-//! Signed links that work without a login: one-click unsubscribe (RFC 8058). The token is the
-//! patient id and an HMAC-SHA256 over it with a key derived from the server secret.
+//! Signed links that work without a login: one-click unsubscribe (RFC 8058), whose token is the
+//! patient id and an HMAC-SHA256 over it with a key derived from the server secret, and the
+//! check-in link of a reminder email, which names the reminder and when it stops working, under
+//! a key of its own (a token of one kind never passes as the other).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -11,13 +13,35 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone)]
 pub struct LinkSigner {
     key: Vec<u8>,
+    checkin_key: Vec<u8>,
 }
 
 impl LinkSigner {
     pub fn new(secret: &SecretString) -> Self {
         // A key of its own, so a link token can never serve as a JWT signature or vice versa.
         let key = hmac(secret.expose_secret().as_bytes(), b"aftercare/unsubscribe/v1");
-        Self { key }
+        let checkin_key = hmac(secret.expose_secret().as_bytes(), b"aftercare/checkin-link/v1");
+        Self { key, checkin_key }
+    }
+
+    /// A check-in link's token for `reminder_id`, valid until `expires_at` (Unix seconds).
+    pub fn sign_checkin(&self, reminder_id: &str, expires_at: i64) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = format!("{reminder_id}.{expires_at}");
+        format!("{}.{}", b64.encode(&payload), b64.encode(hmac(&self.checkin_key, payload.as_bytes())))
+    }
+
+    /// The reminder a check-in token names, if it is genuine and `now` (Unix seconds) is before
+    /// its end.
+    pub fn verify_checkin(&self, token: &str, now: i64) -> Option<String> {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (payload, sig) = token.split_once('.')?;
+        let payload = String::from_utf8(b64.decode(payload).ok()?).ok()?;
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.checkin_key).ok()?;
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&b64.decode(sig).ok()?).ok()?;
+        let (reminder_id, expires_at) = payload.rsplit_once('.')?;
+        (now < expires_at.parse::<i64>().ok()?).then(|| reminder_id.to_owned())
     }
 
     /// A token for `patient_id`.
@@ -68,5 +92,18 @@ mod tests {
         );
         assert_eq!(a.verify(&forged), None);
         assert_eq!(a.verify("garbage"), None);
+    }
+
+    #[test]
+    fn checkin_tokens_name_their_reminder_until_they_expire_and_are_no_unsubscribe_tokens() {
+        let a = LinkSigner::new(&SecretString::from("a".repeat(32)));
+        let t = a.sign_checkin("rem-1", 1_000);
+        assert_eq!(a.verify_checkin(&t, 999).as_deref(), Some("rem-1"));
+        assert_eq!(a.verify_checkin(&t, 1_000), None, "expired");
+        assert_eq!(a.verify(&t), None, "not an unsubscribe token");
+        assert_eq!(a.verify_checkin(&a.sign("patient-1"), 0), None, "not a check-in token");
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let longer = format!("{}.{}", b64.encode("rem-1.9999"), t.split('.').nth(1).unwrap());
+        assert_eq!(a.verify_checkin(&longer, 999), None, "the end is signed too");
     }
 }

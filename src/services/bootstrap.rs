@@ -65,7 +65,8 @@ pub fn create_admin(
         if accounts::email_taken(c, &email)? {
             return Err(BootstrapError::EmailTaken);
         }
-        let clinic = Clinic { id: new_id(), name: clinic_name.to_owned(), created_at: to_db(now), reply_to: None };
+        let clinic =
+            Clinic { id: new_id(), name: clinic_name.to_owned(), created_at: to_db(now), reply_to: None, phone: None };
         clinics::insert_clinic(c, &clinic)?;
         let account = Account {
             id: new_id(),

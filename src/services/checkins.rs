@@ -135,6 +135,23 @@ pub async fn create_checkin(
     body: CreateCheckin,
 ) -> ApiResult<CheckinView> {
     let now = state.now();
+    let (view, _) = record(state, patient, body, |id| {
+        audit::event(user, Action::Create, "checkin", Some(id), Some(&patient.id), now)
+    })
+    .await?;
+    Ok(view)
+}
+
+/// Records a check-in exactly as the app's does (validation, the session it follows, webhooks,
+/// escalation), with the audit event `event` makes for its id; also answers whether an alert it
+/// raised is urgent (the patient should call the clinic now).
+pub(crate) async fn record(
+    state: &AppState,
+    patient: &Patient,
+    body: CreateCheckin,
+    event: impl FnOnce(&str) -> crate::repo::audit::AuditEvent,
+) -> ApiResult<(CheckinView, bool)> {
+    let now = state.now();
     let mut c = Checks::default();
     let redness = range(&mut c, "redness", body.redness, 4);
     let swelling = range(&mut c, "swelling", body.swelling, 3);
@@ -162,7 +179,7 @@ pub async fn create_checkin(
         reported_at: to_db(at),
         created_at: to_db(now),
     };
-    let event = audit::event(user, Action::Create, "checkin", Some(&row.id), Some(&patient.id), now);
+    let event = event(&row.id);
     let current = CheckinPoint { at, redness: body.redness, red_flags: flags };
     let (row, raised) = state
         .db
@@ -212,7 +229,8 @@ pub async fn create_checkin(
             Ok((row, raised))
         })
         .await?;
-    Ok(CheckinView { alerts_raised: Some(raised.len()), ..view(row) })
+    let urgent = raised.iter().any(|a| a.severity == "urgent");
+    Ok((CheckinView { alerts_raised: Some(raised.len()), ..view(row) }, urgent))
 }
 
 pub async fn list_checkins(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<CheckinView>> {

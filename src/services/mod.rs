@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod calendar;
+pub mod checkin_link;
 pub mod checkins;
 pub mod consents;
 pub mod courses;

@@ -2,6 +2,7 @@
 //! under the pages' policy, each form does what its API operation does, and a bad link is a
 //! friendly 404 page.
 
+use aftercare::clock::Clock;
 use reqwest::{Response, header::HeaderMap};
 use serde_json::{Value, json};
 
@@ -281,4 +282,129 @@ async fn the_app_link_files_come_from_the_settings_and_are_404_while_unset() {
     assert_eq!(links[0]["relation"], json!(["delegate_permission/common.handle_all_urls"]));
     assert_eq!(links[0]["target"]["package_name"], "com.glow.aftercare");
     assert_eq!(links[0]["target"]["sha256_cert_fingerprints"], json!(["AA:BB", "CC:DD"]));
+}
+
+/// Sends the treated patient's first check-in reminder; the link it carries.
+async fn checkin_link(app: &TestApp, fx: &crate::helpers::Treated) -> String {
+    let list = ok(app.get(&format!("/api/v1/patients/{}/reminders", fx.pid), Some(&fx.staff)).await, 200).await;
+    let first = list["upcoming"].as_array().unwrap().iter().find(|r| r["action"] == "checkin").unwrap().clone();
+    let due: chrono::DateTime<chrono::Utc> = first["due_at"].as_str().unwrap().parse().unwrap();
+    app.clock.set(due);
+    aftercare::jobs::dispatch::deliver_due_reminders(&app.state, due).await.unwrap();
+    let mail = app
+        .outbox()
+        .into_iter()
+        .find(|m| m.message_id.as_deref() == Some(&format!("reminder-{}@127.0.0.1", first["id"].as_str().unwrap())))
+        .unwrap();
+    let start = mail.text.find("http://127.0.0.1:8080/app/checkin?reminder=").unwrap();
+    let link = mail.text[start..].split_whitespace().next().unwrap().to_owned();
+    assert!(link.contains("&token="), "{link}");
+    link.trim_start_matches("http://127.0.0.1:8080").to_owned()
+}
+
+#[tokio::test]
+async fn a_reminder_emails_check_in_link_records_the_check_in_and_an_urgent_answer_says_to_call_the_clinic() {
+    let app = TestApp::spawn().await;
+    let fx = treated_patient(&app, &["email_reminders"]).await;
+    let phone = json!({"phone": "+44 20 7946 0958"});
+    let res = app.client.patch(app.url("/api/v1/clinic")).bearer_auth(&fx.staff).json(&phone).send().await.unwrap();
+    assert_eq!(ok(res, 200).await["phone"], "+44 20 7946 0958");
+    let link = checkin_link(&app, &fx).await;
+    let token = link.split("&token=").nth(1).unwrap().to_owned();
+
+    let form = page(get_page(&app, &link, "en").await, 200, "en").await;
+    assert!(form.contains("How is your skin today?") && form.contains("Mild: pink, like a mild sunburn"), "{form}");
+    assert!(form.contains("name=\"redness\"") && form.contains("name=\"fever\""), "{form}");
+
+    // An answer missing is the form again, with what is missing; nothing is recorded.
+    let missing =
+        page(post_form(&app, "/app/checkin", &[("token", &token), ("redness", "2")], "en").await, 422, "en").await;
+    assert!(
+        missing.contains("Please answer each question") && missing.contains("value=\"2\" required checked"),
+        "{missing}"
+    );
+    // The clock has moved past the fixture's access tokens: the admin logs in again.
+    let staff = crate::helpers::access(&app.login("admin@glow.example", PASSWORD).await);
+    let checkins = |app: &TestApp| {
+        let app_url = app.url(&format!("/api/v1/patients/{}/checkins", fx.pid));
+        let (client, staff) = (app.client.clone(), staff.clone());
+        async move { client.get(app_url).bearer_auth(staff).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(checkins(&app).await, json!([]));
+
+    // A calm answer: thanks, and the check-in is there as the app's would be.
+    let calm = [("token", token.as_str()), ("redness", "1"), ("swelling", "0"), ("itch", "1"), ("pain", "2")];
+    let done = page(post_form(&app, "/app/checkin", &calm, "en").await, 200, "en").await;
+    assert!(done.contains("Thank you") && done.contains("Glow Skin Clinic has your answers"), "{done}");
+    let list = checkins(&app).await;
+    assert_eq!((list[0]["redness"].as_i64(), list[0]["pain"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(list[0]["session_id"].as_str(), Some(fx.session.as_str()));
+
+    // A fever: call the clinic now, on its number; the clinic has an urgent alert.
+    let fever = [
+        ("token", token.as_str()),
+        ("redness", "2"),
+        ("swelling", "1"),
+        ("itch", "0"),
+        ("pain", "4"),
+        ("fever", "yes"),
+    ];
+    let urgent = page(post_form(&app, "/app/checkin", &fever, "en").await, 200, "en")
+        .await
+        .replace(['\u{2068}', '\u{2069}'], "");
+    assert!(
+        urgent.contains("Call your clinic now")
+            && urgent.contains("Call Glow Skin Clinic now on +44 20 7946 0958")
+            && urgent.contains("href=\"tel:+442079460958\""),
+        "{urgent}"
+    );
+    let alerts = ok(app.get("/api/v1/alerts?status=open", Some(&staff)).await, 200).await;
+    assert!(
+        alerts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["severity"] == "urgent" && a["patient_id"] == fx.pid.as_str()),
+        "{alerts}"
+    );
+    assert_eq!(checkins(&app).await.as_array().unwrap().len(), 2);
+
+    // A forged or expired token is the friendly 404 page, and records nothing.
+    let forged = token.replace('A', "B") + "x";
+    page(
+        post_form(
+            &app,
+            "/app/checkin",
+            &[("token", &forged), ("redness", "0"), ("swelling", "0"), ("itch", "0"), ("pain", "0")],
+            "en",
+        )
+        .await,
+        404,
+        "en",
+    )
+    .await;
+    assert_eq!(checkins(&app).await.as_array().unwrap().len(), 2);
+    app.clock.set(app.clock.now() + chrono::Duration::hours(aftercare::jobs::dispatch::CHECKIN_LINK_HOURS + 1));
+    let expired = page(get_page(&app, &link, "en").await, 404, "en").await;
+    assert!(expired.contains("This link does not work"), "{expired}");
+    // Without a token the address is the app's: a page that says to open it.
+    page(get_page(&app, "/app/checkin?reminder=x", "en").await, 200, "en").await;
+}
+
+#[tokio::test]
+async fn a_spanish_patients_check_in_page_is_in_spanish() {
+    let app = TestApp::spawn().await;
+    let fx = treated_patient(&app, &["email_reminders"]).await;
+    let res = app
+        .client
+        .patch(app.url(&format!("/api/v1/patients/{}", fx.pid)))
+        .bearer_auth(&fx.staff)
+        .json(&json!({"language": "es"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let link = checkin_link(&app, &fx).await;
+    let form = page(get_page(&app, &link, "en").await, 200, "es").await;
+    assert!(form.contains("¿Cómo está su piel hoy?") && form.contains("Fiebre o escalofríos"), "{form}");
 }

@@ -19,6 +19,7 @@
 //! its status (an unknown, expired or used link is a 404), never a stack of JSON.
 
 pub mod account;
+pub mod checkin;
 pub mod links;
 pub mod problems;
 
@@ -43,6 +44,7 @@ const FILES: &[(&str, &str)] = &[
     ("reset_request.html", include_str!("../../../templates/pages/reset_request.html")),
     ("reset.html", include_str!("../../../templates/pages/reset.html")),
     ("unsubscribe.html", include_str!("../../../templates/pages/unsubscribe.html")),
+    ("checkin.html", include_str!("../../../templates/pages/checkin.html")),
 ];
 
 /// The pages' one stylesheet, served at `/assets/pages.css`.
@@ -158,6 +160,7 @@ pub enum Flow {
     Invitation,
     Reset,
     Unsubscribe,
+    Checkin,
 }
 
 /// The page for a failure of `flow`, from the API's problem code: an unknown, forged, expired or
@@ -179,7 +182,7 @@ pub fn error_page(lang: Lang, flow: Flow, err: &ApiError) -> HttpResponse {
                     paragraphs.push(t("page-reset-invalid-body"));
                     link = reset_link();
                 }
-                Flow::Unsubscribe => {}
+                Flow::Unsubscribe | Flow::Checkin => {}
             }
             (StatusCode::NOT_FOUND, "page-link-invalid-title", Message { paragraphs, link, button: None })
         }
@@ -250,7 +253,8 @@ mod tests {
             "paragraphs": ["P1"], "button": {"action": "/a", "fields": [["token", "tok"]], "label": "B"},
             "link": {"href": "/l", "label": "L"},
         });
-        for (name, _) in FILES.iter().filter(|(n, _)| *n != "layout.html") {
+        // The check-in form has a context of its own (`checkin::tests`).
+        for (name, _) in FILES.iter().filter(|(n, _)| !["layout.html", "checkin.html"].contains(n)) {
             for lang in Lang::ALL {
                 let res = render(lang, StatusCode::OK, name, "page-invite-title", &ctx);
                 assert_eq!(res.status(), StatusCode::OK, "{name} {lang:?}");
@@ -287,7 +291,7 @@ mod tests {
             (ErrorCode::ValidationFailed, 422),
             (ErrorCode::DatabaseUnavailable, 503),
         ] {
-            for flow in [Flow::Invitation, Flow::Reset, Flow::Unsubscribe] {
+            for flow in [Flow::Invitation, Flow::Reset, Flow::Unsubscribe, Flow::Checkin] {
                 let res = error_page(Lang::Es, flow, &ApiError::code(code));
                 assert_eq!(res.status().as_u16(), status, "{code:?}");
                 let html = body(res).await;
