@@ -150,11 +150,11 @@ def unsubscribe_token(patient_id):
     return f"{b64(patient_id.encode())}.{b64(sig)}"
 
 
-def checkin_token(reminder_id, valid_secs=3600):
-    """The signed token of a reminder email's check-in link (`security::links`): the reminder and
-    when the link stops working."""
+def checkin_token(reminder_id, valid_secs=3600, action="checkin"):
+    """The signed token of a reminder email's check-in (or serum) link (`security::links`): the
+    action, the reminder and when the link stops working."""
     key = hmac.new(JWT_SECRET.encode(), b"aftercare/checkin-link/v1", hashlib.sha256).digest()
-    payload = f"{reminder_id}.{int(time.time()) + valid_secs}".encode()
+    payload = f"{action}.{reminder_id}.{int(time.time()) + valid_secs}".encode()
     sig = hmac.new(key, payload, hashlib.sha256).digest()
     b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
     return f"{b64(payload)}.{b64(sig)}"
@@ -168,7 +168,7 @@ SCREENING = {k: False for k in (
 
 
 def treated_checkin_reminder(server, admin, pid):
-    """Records a session for the patient; the id of its first check-in reminder."""
+    """Records a session for the patient; the ids of its first check-in and serum reminders."""
     server.request("PATCH", "/api/v1/clinic", {"phone": "+44 20 7946 0958"}, admin)
     server.request("POST", f"/api/v1/patients/{pid}/screenings", {"answers": SCREENING}, admin)
     _, course = server.request("POST", f"/api/v1/patients/{pid}/courses", {"concerns": ["texture"], "planned_sessions": 3}, admin)
@@ -179,8 +179,8 @@ def treated_checkin_reminder(server, admin, pid):
     if status != 201:
         return None
     _, listed = server.request("GET", f"/api/v1/patients/{pid}/reminders", token=admin)
-    ids = [r["id"] for r in listed.get("upcoming", []) if r.get("action") == "checkin"]
-    return ids[0] if ids else None
+    first = lambda action: next((r["id"] for r in listed.get("upcoming", []) if r.get("action") == action), None)  # noqa: E731
+    return first("checkin"), first("log_serum")
 
 
 def axe_source(path):
@@ -330,7 +330,7 @@ def walk(server, w, admin, pid, patient_mail):
     check("the consent is granted again", email_consent(server, admin, pid))
 
     # 4. A check-in from a reminder email's link, without the app: an urgent answer.
-    reminder = treated_checkin_reminder(server, admin, pid)
+    reminder, serum = treated_checkin_reminder(server, admin, pid)
     if check("the session planned a check-in reminder", reminder, reminder):
         res = w.goto(f"{server.url}/app/checkin?reminder={reminder}&token={checkin_token(reminder)}")
         html = w.audit("checkin", status=200, response=res)
@@ -346,6 +346,15 @@ def walk(server, w, admin, pid, patient_mail):
         check("the API lists the check-in", isinstance(checkins, list) and len(checkins) == 1 and checkins[0]["redness"] == 2, checkins)
         _, alerts = server.request("GET", "/api/v1/alerts?status=open", token=admin)
         check("the clinic has an urgent alert", any(a.get("severity") == "urgent" for a in alerts.get("items", [])), alerts)
+
+    if check("the session planned a serum reminder", serum, serum):
+        res = w.goto(f"{server.url}/app/log_serum?reminder={serum}&token={checkin_token(serum, action='log_serum')}")
+        w.audit("serum", status=200, response=res)
+        res = w.submit("I applied it")
+        html = w.audit("serum-done", status=200, response=res)
+        check("the serum page says it is logged", "Logged" in html)
+        _, logged = server.request("GET", f"/api/v1/patients/{pid}/serum-applications", token=admin)
+        check("the API lists the serum application", isinstance(logged, list) and len(logged) == 1, logged)
 
     # 5. Others: a bad link, Spanish, the staff alert link.
     res = w.goto(server.url + "/invite?token=not-a-token")

@@ -117,3 +117,10 @@ page-checkin-urgent-nophone = What you describe needs your clinic today. Call { 
 page-checkin-urgent-told = The clinic has been told as well.
 page-checkin-emergency = If you have trouble breathing, swelling of the face or lips, or a high fever, call your local emergency number.
 page-checkin-call-button = Call { $phone }
+
+# The serum page behind a serum reminder's link.
+page-serum-title = Did you apply your serum?
+page-serum-intro = { $clinic } asked you to apply your serum now. Once you have, tap the button: it goes into your aftercare log, which your clinic sees.
+page-serum-submit = I applied it
+page-serum-done-title = Logged
+page-serum-done-body = Thank you: your serum application is in your aftercare log.

@@ -117,3 +117,10 @@ page-checkin-urgent-nophone = Lo que describe requiere atención de su clínica 
 page-checkin-urgent-told = La clínica también ha sido avisada.
 page-checkin-emergency = Si le cuesta respirar, se le hinchan la cara o los labios, o tiene fiebre alta, llame al número de emergencias de su zona.
 page-checkin-call-button = Llamar al { $phone }
+
+# The serum page behind a serum reminder's link.
+page-serum-title = ¿Se ha aplicado el sérum?
+page-serum-intro = { $clinic } le pidió que se aplicara el sérum ahora. Cuando lo haya hecho, pulse el botón: quedará en su registro de cuidados, que su clínica ve.
+page-serum-submit = Ya me lo he aplicado
+page-serum-done-title = Registrado
+page-serum-done-body = Gracias: la aplicación del sérum está en su registro de cuidados.

@@ -146,6 +146,11 @@ fn page_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(checkin::checkin_page))
                 .route(web::post().to(checkin::submit_checkin)),
         )
+        .service(
+            web::resource("/app/log_serum")
+                .route(web::get().to(checkin::serum_page))
+                .route(web::post().to(checkin::log_serum)),
+        )
         .service(web::resource("/app/{action}").route(web::get().to(links::app_link)))
         .service(
             web::resource("/.well-known/apple-app-site-association")

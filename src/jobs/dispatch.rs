@@ -746,17 +746,20 @@ pub fn unsubscribe_url(state: &AppState, patient_id: &str) -> String {
     )
 }
 
-/// How long a reminder email's check-in link works after it is sent.
+/// How long a reminder email's check-in or serum link works after it is sent.
 pub const CHECKIN_LINK_HOURS: i64 = 72;
 
+/// The actions a reminder email's link can take without the app (`http::pages::checkin`).
+pub const LINKED_ACTIONS: [&str; 2] = ["checkin", "log_serum"];
+
 /// A reminder's app link (`/app/{action}?reminder=`: the app opens it when installed). A check-in
-/// link also carries a signed token, so that without the app the page there takes the check-in.
+/// or serum link also carries a signed token, so that without the app the page there does it.
 fn action_url(state: &AppState, base: &str, action: &str, reminder_id: &str) -> String {
     let mut url = format!("{base}/app/{action}?reminder={reminder_id}");
-    if action == "checkin" {
+    if LINKED_ACTIONS.contains(&action) {
         let until = (state.now() + chrono::Duration::hours(CHECKIN_LINK_HOURS)).timestamp();
         url.push_str("&token=");
-        url.push_str(&state.links.sign_checkin(reminder_id, until));
+        url.push_str(&state.links.sign_action(action, reminder_id, until));
     }
     url
 }

@@ -1,7 +1,8 @@
 //! Signed links that work without a login: one-click unsubscribe (RFC 8058), whose token is the
 //! patient id and an HMAC-SHA256 over it with a key derived from the server secret, and the
-//! check-in link of a reminder email, which names the reminder and when it stops working, under
-//! a key of its own (a token of one kind never passes as the other).
+//! action links of a reminder email (check in, log the serum), which name the action, the
+//! reminder and when they stop working, under a key of their own (a token of one kind never
+//! passes as another).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -24,24 +25,26 @@ impl LinkSigner {
         Self { key, checkin_key }
     }
 
-    /// A check-in link's token for `reminder_id`, valid until `expires_at` (Unix seconds).
-    pub fn sign_checkin(&self, reminder_id: &str, expires_at: i64) -> String {
+    /// A reminder link's token for `action` (`checkin`, `log_serum`) on `reminder_id`, valid until
+    /// `expires_at` (Unix seconds).
+    pub fn sign_action(&self, action: &str, reminder_id: &str, expires_at: i64) -> String {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let payload = format!("{reminder_id}.{expires_at}");
+        let payload = format!("{action}.{reminder_id}.{expires_at}");
         format!("{}.{}", b64.encode(&payload), b64.encode(hmac(&self.checkin_key, payload.as_bytes())))
     }
 
-    /// The reminder a check-in token names, if it is genuine and `now` (Unix seconds) is before
-    /// its end.
-    pub fn verify_checkin(&self, token: &str, now: i64) -> Option<String> {
+    /// The reminder a token for `action` names, if it is genuine, for that action, and `now`
+    /// (Unix seconds) is before its end.
+    pub fn verify_action(&self, action: &str, token: &str, now: i64) -> Option<String> {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let (payload, sig) = token.split_once('.')?;
         let payload = String::from_utf8(b64.decode(payload).ok()?).ok()?;
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.checkin_key).ok()?;
         mac.update(payload.as_bytes());
         mac.verify_slice(&b64.decode(sig).ok()?).ok()?;
-        let (reminder_id, expires_at) = payload.rsplit_once('.')?;
-        (now < expires_at.parse::<i64>().ok()?).then(|| reminder_id.to_owned())
+        let mut parts = payload.splitn(3, '.');
+        let (signed_action, reminder_id, expires_at) = (parts.next()?, parts.next()?, parts.next()?);
+        (signed_action == action && now < expires_at.parse::<i64>().ok()?).then(|| reminder_id.to_owned())
     }
 
     /// A token for `patient_id`.
@@ -95,15 +98,16 @@ mod tests {
     }
 
     #[test]
-    fn checkin_tokens_name_their_reminder_until_they_expire_and_are_no_unsubscribe_tokens() {
+    fn action_tokens_name_their_action_and_reminder_until_they_expire_and_are_no_unsubscribe_tokens() {
         let a = LinkSigner::new(&SecretString::from("a".repeat(32)));
-        let t = a.sign_checkin("rem-1", 1_000);
-        assert_eq!(a.verify_checkin(&t, 999).as_deref(), Some("rem-1"));
-        assert_eq!(a.verify_checkin(&t, 1_000), None, "expired");
+        let t = a.sign_action("checkin", "rem-1", 1_000);
+        assert_eq!(a.verify_action("checkin", &t, 999).as_deref(), Some("rem-1"));
+        assert_eq!(a.verify_action("checkin", &t, 1_000), None, "expired");
+        assert_eq!(a.verify_action("serum", &t, 999), None, "for one action only");
         assert_eq!(a.verify(&t), None, "not an unsubscribe token");
-        assert_eq!(a.verify_checkin(&a.sign("patient-1"), 0), None, "not a check-in token");
+        assert_eq!(a.verify_action("checkin", &a.sign("patient-1"), 0), None, "not a reminder link's token");
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let longer = format!("{}.{}", b64.encode("rem-1.9999"), t.split('.').nth(1).unwrap());
-        assert_eq!(a.verify_checkin(&longer, 999), None, "the end is signed too");
+        let longer = format!("{}.{}", b64.encode("checkin.rem-1.9999"), t.split('.').nth(1).unwrap());
+        assert_eq!(a.verify_action("checkin", &longer, 999), None, "the end is signed too");
     }
 }

@@ -15,6 +15,8 @@ use crate::{
 
 /// The patient a check-in link is for, and what their page shows.
 pub struct Linked {
+    /// The reminder whose link it is.
+    pub reminder: reminders::Reminder,
     pub patient: Patient,
     pub lang: Lang,
     pub clinic_name: String,
@@ -25,7 +27,13 @@ pub struct Linked {
 /// The patient behind a check-in token: 404 for a forged or expired token, or a reminder or
 /// patient that is gone (erased or archived).
 pub async fn open(state: &AppState, token: &str) -> ApiResult<Linked> {
-    let reminder_id = state.links.verify_checkin(token, state.now().timestamp()).ok_or_else(ApiError::not_found)?;
+    open_for(state, "checkin", token).await
+}
+
+/// The patient behind a reminder link's token for `action`.
+pub async fn open_for(state: &AppState, action: &str, token: &str) -> ApiResult<Linked> {
+    let reminder_id =
+        state.links.verify_action(action, token, state.now().timestamp()).ok_or_else(ApiError::not_found)?;
     state
         .db
         .write(move |c| -> ApiResult<Linked> {
@@ -35,6 +43,7 @@ pub async fn open(state: &AppState, token: &str) -> ApiResult<Linked> {
                 .ok_or_else(ApiError::not_found)?;
             let clinic = clinics::find_clinic(c, &patient.clinic_id)?.ok_or_else(ApiError::not_found)?;
             Ok(Linked {
+                reminder,
                 lang: Lang::from_tag(&patient.language),
                 clinic_name: clinic.name,
                 clinic_phone: clinic.phone,
@@ -50,18 +59,42 @@ pub async fn submit(state: &AppState, token: &str, body: CreateCheckin) -> ApiRe
     let linked = open(state, token).await?;
     let now = state.now();
     let p = &linked.patient;
-    let (_, urgent) = checkins::record(state, p, body, |id| AuditEvent {
+    let (_, urgent) = checkins::record(state, p, body, |id| link_event(p, "checkin", id, now)).await?;
+    Ok((linked, urgent))
+}
+
+/// Logs a serum application now, from a serum reminder's link: the product is the first one the
+/// clinic applied at the reminder's session (else "serum").
+pub async fn log_serum(state: &AppState, token: &str) -> ApiResult<Linked> {
+    let linked = open_for(state, "log_serum", token).await?;
+    let session_id = linked.reminder.session_id.clone();
+    let product = state
+        .db
+        .run(move |c| -> diesel::QueryResult<Option<String>> {
+            let session = crate::repo::sessions::find_session(c, &session_id)?;
+            Ok(session.and_then(|s| serde_json::from_str::<Vec<String>>(&s.products_applied).ok()?.into_iter().next()))
+        })
+        .await?
+        .unwrap_or_else(|| "serum".to_owned());
+    let now = state.now();
+    let p = &linked.patient;
+    let body = checkins::CreateSerumApplication { product, applied_at: now };
+    checkins::record_serum(state, p, body, |id| link_event(p, "serum_application", id, now)).await?;
+    Ok(linked)
+}
+
+/// The audit event of something a patient did through a reminder link.
+fn link_event(p: &Patient, resource_type: &str, id: &str, now: chrono::DateTime<chrono::Utc>) -> AuditEvent {
+    AuditEvent {
         id: new_id(),
         clinic_id: p.clinic_id.clone(),
         actor_account_id: p.account_id.clone(),
         actor_role: Some("patient".to_owned()),
         action: "create".to_owned(),
-        resource_type: "checkin".to_owned(),
+        resource_type: resource_type.to_owned(),
         resource_id: Some(id.to_owned()),
         patient_id: Some(p.id.clone()),
         request_id: None,
         created_at: to_db(now),
-    })
-    .await?;
-    Ok((linked, urgent))
+    }
 }

@@ -247,6 +247,20 @@ pub async fn create_serum(
     body: CreateSerumApplication,
 ) -> ApiResult<SerumApplicationView> {
     let now = state.now();
+    record_serum(state, patient, body, |id| {
+        audit::event(user, Action::Create, "serum_application", Some(id), Some(&patient.id), now)
+    })
+    .await
+}
+
+/// Records a serum application as the app's are, with the audit event `event` makes for its id.
+pub(crate) async fn record_serum(
+    state: &AppState,
+    patient: &Patient,
+    body: CreateSerumApplication,
+    event: impl FnOnce(&str) -> crate::repo::audit::AuditEvent,
+) -> ApiResult<SerumApplicationView> {
+    let now = state.now();
     let mut c = Checks::default();
     let product = c.check("product", text(&body.product, 120));
     if body.applied_at > now + Duration::minutes(5) || body.applied_at < now - Duration::days(30) {
@@ -262,7 +276,7 @@ pub async fn create_serum(
         applied_at: to_db(body.applied_at),
         created_at: to_db(now),
     };
-    let event = audit::event(user, Action::Create, "serum_application", Some(&row.id), Some(&patient.id), now);
+    let event = event(&row.id);
     let at = body.applied_at;
     let row = state
         .db

@@ -286,8 +286,13 @@ async fn the_app_link_files_come_from_the_settings_and_are_404_while_unset() {
 
 /// Sends the treated patient's first check-in reminder; the link it carries.
 async fn checkin_link(app: &TestApp, fx: &crate::helpers::Treated) -> String {
+    action_link(app, fx, "checkin").await
+}
+
+/// Sends the treated patient's first reminder with `action`; the link it carries.
+async fn action_link(app: &TestApp, fx: &crate::helpers::Treated, action: &str) -> String {
     let list = ok(app.get(&format!("/api/v1/patients/{}/reminders", fx.pid), Some(&fx.staff)).await, 200).await;
-    let first = list["upcoming"].as_array().unwrap().iter().find(|r| r["action"] == "checkin").unwrap().clone();
+    let first = list["upcoming"].as_array().unwrap().iter().find(|r| r["action"] == action).unwrap().clone();
     let due: chrono::DateTime<chrono::Utc> = first["due_at"].as_str().unwrap().parse().unwrap();
     app.clock.set(due);
     aftercare::jobs::dispatch::deliver_due_reminders(&app.state, due).await.unwrap();
@@ -296,10 +301,33 @@ async fn checkin_link(app: &TestApp, fx: &crate::helpers::Treated) -> String {
         .into_iter()
         .find(|m| m.message_id.as_deref() == Some(&format!("reminder-{}@127.0.0.1", first["id"].as_str().unwrap())))
         .unwrap();
-    let start = mail.text.find("http://127.0.0.1:8080/app/checkin?reminder=").unwrap();
+    let start = mail.text.find(&format!("http://127.0.0.1:8080/app/{action}?reminder=")).unwrap();
     let link = mail.text[start..].split_whitespace().next().unwrap().to_owned();
     assert!(link.contains("&token="), "{link}");
     link.trim_start_matches("http://127.0.0.1:8080").to_owned()
+}
+
+#[tokio::test]
+async fn a_serum_reminders_link_logs_the_application_with_one_button() {
+    let app = TestApp::spawn().await;
+    let fx = treated_patient(&app, &["email_reminders"]).await;
+    let link = action_link(&app, &fx, "log_serum").await;
+    let token = link.split("&token=").nth(1).unwrap().to_owned();
+    let asked = page(get_page(&app, &link, "en").await, 200, "en").await;
+    assert!(asked.contains("Did you apply your serum?") && asked.contains("I applied it"), "{asked}");
+    // A serum link's token is for the serum only.
+    let as_checkin = link.replacen("/app/log_serum?", "/app/checkin?", 1);
+    page(get_page(&app, &as_checkin, "en").await, 404, "en").await;
+
+    let done = page(post_form(&app, "/app/log_serum", &[("token", &token)], "en").await, 200, "en").await;
+    assert!(done.contains("Logged"), "{done}");
+    let staff = crate::helpers::access(&app.login("admin@glow.example", PASSWORD).await);
+    let logged = ok(app.get(&format!("/api/v1/patients/{}/serum-applications", fx.pid), Some(&staff)).await, 200).await;
+    assert_eq!(logged.as_array().unwrap().len(), 1, "{logged}");
+    assert_eq!(logged[0]["product"], "hyaluronic acid serum");
+    assert_eq!(logged[0]["session_id"].as_str(), Some(fx.session.as_str()));
+    let applied: chrono::DateTime<chrono::Utc> = logged[0]["applied_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(applied, app.clock.now(), "logged when the button was pressed");
 }
 
 #[tokio::test]

@@ -4,12 +4,12 @@
 //! flags), records it exactly as the app does, and says what to do now: an answer that raised an
 //! urgent alert tells the patient to call the clinic, with its number. The signed, expiring
 //! token is the page's only authority (see `pages` on forgery); without one, the page says to
-//! open the app.
+//! open the app. `/app/log_serum` does the same for a serum reminder: one button logs it.
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::{Deserialize, Serialize};
 
-use super::{Flow, Link, Message, browser_lang, error_page, links, message, query_token, render, text};
+use super::{Button, Flow, Link, Message, browser_lang, error_page, links, message, query_token, render, text};
 use crate::{
     domain::escalation::RedFlag,
     i18n::Lang,
@@ -195,4 +195,37 @@ pub async fn submit_checkin(state: web::Data<AppState>, req: HttpRequest, body: 
     }
     let paragraphs = vec![text(lang, "page-checkin-done-body", &[("clinic", clinic)])];
     message(lang, StatusCode::OK, "page-checkin-done-title", Message { paragraphs, ..Default::default() })
+}
+
+/// `GET /app/log_serum`: with a serum reminder link's token, one button that logs the application
+/// now; without one, the page that says to open the app.
+pub async fn serum_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let Some(token) = query_token(&req) else {
+        return links::app_link(req).await;
+    };
+    match checkin_link::open_for(&state, "log_serum", &token).await {
+        Ok(linked) => {
+            let lang = linked.lang;
+            let paragraphs = vec![text(lang, "page-serum-intro", &[("clinic", &linked.clinic_name)])];
+            let button = Some(Button {
+                action: "/app/log_serum".into(),
+                fields: vec![("token".into(), token)],
+                label: text(lang, "page-serum-submit", &[]),
+            });
+            message(lang, StatusCode::OK, "page-serum-title", Message { paragraphs, button, link: None })
+        }
+        Err(e) => error_page(browser_lang(&req), Flow::Checkin, &e),
+    }
+}
+
+/// `POST /app/log_serum` (`token`): logs the serum application as the app does.
+pub async fn log_serum(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let answers: Answers = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    match checkin_link::log_serum(&state, &answers.token).await {
+        Ok(linked) => {
+            let paragraphs = vec![text(linked.lang, "page-serum-done-body", &[])];
+            message(linked.lang, StatusCode::OK, "page-serum-done-title", Message { paragraphs, ..Default::default() })
+        }
+        Err(e) => error_page(browser_lang(&req), Flow::Checkin, &e),
+    }
 }
