@@ -343,7 +343,8 @@ def walk(server, w, admin, pid, patient_mail):
         html = w.audit("checkin-urgent", status=200, response=res)
         check("an urgent answer says to call the clinic, with its number", "Call your clinic now" in html and "+44 20 7946 0958" in html)
         _, checkins = server.request("GET", f"/api/v1/patients/{pid}/checkins", token=admin)
-        check("the API lists the check-in", isinstance(checkins, list) and len(checkins) == 1 and checkins[0]["redness"] == 2, checkins)
+        listed = checkins.get("items") if isinstance(checkins, dict) else None
+        check("the API lists the check-in", isinstance(listed, list) and len(listed) == 1 and listed[0]["redness"] == 2, checkins)
         _, alerts = server.request("GET", "/api/v1/alerts?status=open", token=admin)
         check("the clinic has an urgent alert", any(a.get("severity") == "urgent" for a in alerts.get("items", [])), alerts)
 
@@ -354,7 +355,8 @@ def walk(server, w, admin, pid, patient_mail):
         html = w.audit("serum-done", status=200, response=res)
         check("the serum page says it is logged", "Logged" in html)
         _, logged = server.request("GET", f"/api/v1/patients/{pid}/serum-applications", token=admin)
-        check("the API lists the serum application", isinstance(logged, list) and len(logged) == 1, logged)
+        items = logged.get("items") if isinstance(logged, dict) else None
+        check("the API lists the serum application", isinstance(items, list) and len(items) == 1, logged)
 
     # 5. Others: a bad link, Spanish, the staff alert link.
     res = w.goto(server.url + "/invite?token=not-a-token")

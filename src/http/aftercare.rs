@@ -34,7 +34,10 @@ use crate::{
         patients,
     },
     state::AppState,
-    wire::json::{self, Fast, JsonWriter, RawJson, WriteJson, Written},
+    wire::{
+        json::{self, Fast, JsonWriter, RawJson, WriteJson, Written},
+        pagination::{self, Page, PageParams, SyncParams},
+    },
 };
 
 type Problem = crate::error::Problem;
@@ -77,6 +80,9 @@ pub struct RemindersView {
     pub upcoming: Vec<ReminderView>,
     /// Sent, skipped, cancelled or failed ones, latest first.
     pub past: Vec<ReminderView>,
+    /// Pass as `cursor` for the next page of `past` (whose `upcoming` is then empty: the
+    /// scheduled ones all came on the first page); absent when `past` is complete.
+    pub next_cursor: Option<String>,
 }
 
 impl ReminderView {
@@ -207,6 +213,7 @@ pub struct ListedReminders {
     past: Vec<ListedReminder>,
     /// The steps of the rows' protocols (a patient's reminders come from one or a few).
     steps: Vec<(String, Arc<Vec<StepTexts>>)>,
+    next_cursor: Option<String>,
 }
 
 impl ListedReminders {
@@ -224,7 +231,20 @@ impl ListedReminders {
                 found.push((r.protocol_id().to_owned(), s));
             }
         }
-        Self { upcoming, past, steps: found }
+        Self { upcoming, past, steps: found, next_cursor: None }
+    }
+
+    /// Keeps `limit` past ones (read with one more) and names where the next page starts.
+    fn page_past(mut self, limit: i64) -> Self {
+        let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+        if self.past.len() > page_size {
+            self.past.truncate(page_size);
+            self.next_cursor = self.past.last().and_then(|r| {
+                let at = DateTime::from_timestamp_micros(r.planned_at)?.naive_utc();
+                Some(pagination::encode_keyed(&at, r.id()))
+            });
+        }
+        self
     }
 
     fn write_list(&self, rows: &[ListedReminder], out: &mut JsonWriter) {
@@ -256,6 +276,8 @@ impl WriteJson for ListedReminders {
         self.write_list(&self.upcoming, out);
         out.raw(",\"past\":");
         self.write_list(&self.past, out);
+        out.raw(",\"next_cursor\":");
+        out.opt_str(self.next_cursor.as_deref());
         out.raw("}");
     }
 
@@ -272,6 +294,12 @@ pub struct ReminderParams {
     /// How many of each (upcoming, past), 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next_cursor` from the previous page: the next page of `past`.
+    pub cursor: Option<String>,
+    /// Only reminders created or changed at or after this instant (RFC 3339): sent, snoozed,
+    /// done, skipped, cancelled or rescheduled.
+    #[param(format = DateTime)]
+    pub updated_since: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -313,18 +341,22 @@ async fn reminders_of(
     state: &AppState,
     user: &AuthUser,
     staff_patient: Option<&str>,
-    limit: Option<u32>,
+    q: &ReminderParams,
 ) -> ApiResult<ListedReminders> {
-    let limit = i64::from(limit.unwrap_or(50));
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::new(ErrorCode::InvalidQuery, "limit must be between 1 and 200"));
-    }
+    let (limit, past_after) = PageParams { limit: q.limit, cursor: q.cursor.clone() }.resolve_keyed()?;
+    let page = reminders::ListPage {
+        // A cursor continues the past half only.
+        upcoming_limit: if past_after.is_some() { 0 } else { limit },
+        past_limit: pagination::fetch_limit(limit),
+        since: pagination::parse_since(q.updated_since.as_deref())?,
+        past_after,
+    };
     let (u, staff_patient, cache) = (user.clone(), staff_patient.map(str::to_owned), state.step_cache.clone());
     let (patient_id, rows) = state
         .db
         .run(move |c| {
             let Some(scope) = access::scope(&u, staff_patient.as_deref()) else { return Ok(None) };
-            let rows: Vec<ListedReminder> = reminders::find_lists(c, scope, limit)?;
+            let rows: Vec<ListedReminder> = reminders::find_lists(c, scope, &page)?;
             let named = rows.first().map(ListedReminder::patient_id);
             let Some(patient_id) = access::scoped_patient_id(c, &u, staff_patient.as_deref(), named)? else {
                 return Ok(None);
@@ -338,24 +370,26 @@ async fn reminders_of(
         .await?
         .ok_or_else(ApiError::not_found)?;
     state.audit.record(audit::event(user, Action::List, "reminder", None, Some(&patient_id), state.now())).await;
-    Ok(ListedReminders::new(rows, |protocol_id| state.step_cache.get(protocol_id)))
+    Ok(ListedReminders::new(rows, |protocol_id| state.step_cache.get(protocol_id)).page_past(limit))
 }
 
 /// The patient's reminders: upcoming and past, with their status.
 #[utoipa::path(get, path = "/api/v1/me/reminders", tag = "me", security(("bearer" = [])), params(ReminderParams),
     responses((status = 200, body = RemindersView),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_my_reminders(
     state: web::Data<AppState>,
     user: AuthUser,
     q: web::Query<ReminderParams>,
 ) -> ApiResult<Fast<ListedReminders>> {
-    Ok(Fast(reminders_of(&state, &user, None, q.limit).await?))
+    Ok(Fast(reminders_of(&state, &user, None, &q).await?))
 }
 
 /// A patient's reminders (staff).
 #[utoipa::path(get, path = "/api/v1/patients/{id}/reminders", tag = "aftercare", security(("bearer" = [])),
     params(("id" = String, Path), ReminderParams), responses((status = 200, body = RemindersView),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_patient_reminders(
     state: web::Data<AppState>,
@@ -363,7 +397,7 @@ pub async fn list_patient_reminders(
     id: web::Path<String>,
     q: web::Query<ReminderParams>,
 ) -> ApiResult<Fast<ListedReminders>> {
-    Ok(Fast(reminders_of(&state, &user, Some(&id), q.limit).await?))
+    Ok(Fast(reminders_of(&state, &user, Some(&id), &q).await?))
 }
 
 async fn own_reminder(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Reminder> {
@@ -441,11 +475,16 @@ pub async fn create_my_checkin(
 
 /// The patient's own check-ins, newest first.
 #[utoipa::path(get, path = "/api/v1/me/checkins", tag = "me", security(("bearer" = [])),
-    responses((status = 200, body = Vec<CheckinView>),
+    params(SyncParams), responses((status = 200, body = Page<CheckinView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
-pub async fn list_my_checkins(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<CheckinView>>> {
+pub async fn list_my_checkins(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<CheckinView>>> {
     let patient = patients::own(&state, &user).await?;
-    Ok(web::Json(checkins::list_checkins(&state, &user, &patient).await?))
+    Ok(web::Json(checkins::list_checkins(&state, &user, &patient, &q).await?))
 }
 
 /// Logs a serum application (this is what makes serum reminders unnecessary).
@@ -463,40 +502,46 @@ pub async fn create_my_serum_application(
 
 /// The patient's own serum log, newest first.
 #[utoipa::path(get, path = "/api/v1/me/serum-applications", tag = "me", security(("bearer" = [])),
-    responses((status = 200, body = Vec<SerumApplicationView>),
+    params(SyncParams), responses((status = 200, body = Page<SerumApplicationView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_my_serum_applications(
     state: web::Data<AppState>,
     user: AuthUser,
-) -> ApiResult<web::Json<Vec<SerumApplicationView>>> {
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<SerumApplicationView>>> {
     let patient = patients::own(&state, &user).await?;
-    Ok(web::Json(checkins::list_serum(&state, &user, &patient).await?))
+    Ok(web::Json(checkins::list_serum(&state, &user, &patient, &q).await?))
 }
 
 /// A patient's check-ins (staff).
 #[utoipa::path(get, path = "/api/v1/patients/{id}/checkins", tag = "aftercare", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<CheckinView>),
+    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<CheckinView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_patient_checkins(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<Vec<CheckinView>>> {
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<CheckinView>>> {
     let patient = patients::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(checkins::list_checkins(&state, &user, &patient).await?))
+    Ok(web::Json(checkins::list_checkins(&state, &user, &patient, &q).await?))
 }
 
 /// A patient's serum log (staff).
 #[utoipa::path(get, path = "/api/v1/patients/{id}/serum-applications", tag = "aftercare", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<SerumApplicationView>),
+    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<SerumApplicationView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_patient_serum_applications(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<Vec<SerumApplicationView>>> {
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<SerumApplicationView>>> {
     let patient = patients::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(checkins::list_serum(&state, &user, &patient).await?))
+    Ok(web::Json(checkins::list_serum(&state, &user, &patient, &q).await?))
 }
 
 /// Serum adherence for one session: logged vs planned applications.
@@ -623,6 +668,7 @@ mod tests {
         let view = RemindersView {
             upcoming: upcoming.into_iter().map(view).collect(),
             past: past.into_iter().map(view).collect(),
+            next_cursor: None,
         };
         serde_json::to_string(&view).unwrap()
     }

@@ -12,6 +12,7 @@ use crate::{
         sessions::{self, CancelSession, CreateSession, SessionView, UpdateSession},
     },
     state::AppState,
+    wire::pagination::{Page, SyncParams},
 };
 
 type Problem = crate::error::Problem;
@@ -67,15 +68,17 @@ pub async fn create_session(
 
 /// The course's sessions, oldest first.
 #[utoipa::path(get, path = "/api/v1/courses/{id}/sessions", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<SessionView>),
+    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<SessionView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn list_course_sessions(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<Vec<SessionView>>> {
-    Ok(web::Json(sessions::list_for_course(&state, &user, &id).await?))
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<SessionView>>> {
+    Ok(web::Json(sessions::list_for_course(&state, &user, &id, &q).await?))
 }
 
 /// One session (patients see their own, without clinician notes).

@@ -7,6 +7,7 @@ use crate::{
     http::extract::{AuthUser, Json},
     services::devices::{self, DeviceView, RegisterDevice},
     state::AppState,
+    wire::pagination::{Page, PageParams},
 };
 
 /// Registers the app's push token. The same token again updates its device (and moves it to
@@ -27,12 +28,17 @@ pub async fn register_my_device(
 }
 
 /// The patient's registered devices (tokens are not shown).
-#[utoipa::path(get, path = "/api/v1/me/devices", tag = "me", security(("bearer" = [])), responses(
-    (status = 200, body = Vec<DeviceView>),
+#[utoipa::path(get, path = "/api/v1/me/devices", tag = "me", security(("bearer" = [])), params(PageParams), responses(
+    (status = 200, body = Page<DeviceView>),
+    (status = 400, description = "Malformed limit or cursor", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json"),
 ))]
-pub async fn list_my_devices(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<DeviceView>>> {
-    Ok(web::Json(devices::list(&state, &user).await?))
+pub async fn list_my_devices(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<PageParams>,
+) -> ApiResult<web::Json<Page<DeviceView>>> {
+    Ok(web::Json(devices::list(&state, &user, &q).await?))
 }
 
 /// Removes a device: it gets no more pushes.

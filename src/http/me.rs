@@ -21,6 +21,7 @@ use crate::{
         sessions::{self, SessionView},
     },
     state::AppState,
+    wire::pagination::{Page, SyncParams},
 };
 
 #[derive(Serialize, ToSchema)]
@@ -113,23 +114,33 @@ pub async fn change_my_consent(
 }
 
 /// The patient's own courses.
-#[utoipa::path(get, path = "/api/v1/me/courses", tag = "me", security(("bearer" = [])), responses(
-    (status = 200, body = Vec<CourseView>),
+#[utoipa::path(get, path = "/api/v1/me/courses", tag = "me", security(("bearer" = [])), params(SyncParams), responses(
+    (status = 200, body = Page<CourseView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
-pub async fn list_my_courses(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<CourseView>>> {
+pub async fn list_my_courses(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<CourseView>>> {
     let patient = patients::own(&state, &user).await?;
-    Ok(web::Json(courses::list(&state, &user, &patient).await?))
+    Ok(web::Json(courses::list(&state, &user, &patient, &q).await?))
 }
 
 /// The patient's own sessions, without clinician notes.
-#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "me", security(("bearer" = [])), responses(
-    (status = 200, body = Vec<SessionView>),
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "me", security(("bearer" = [])), params(SyncParams), responses(
+    (status = 200, body = Page<SessionView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
-pub async fn list_my_sessions(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<SessionView>>> {
+pub async fn list_my_sessions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<SessionView>>> {
     let patient = patients::own(&state, &user).await?;
-    Ok(web::Json(sessions::list_for_patient(&state, &user, &patient).await?))
+    Ok(web::Json(sessions::list_for_patient(&state, &user, &patient, &q).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -21,7 +21,7 @@ use crate::{
     state::AppState,
     wire::{
         json::Fast,
-        pagination::{Page, PageParams, fetch_limit},
+        pagination::{Page, PageParams, SyncParams, fetch_limit},
     },
 };
 
@@ -210,30 +210,34 @@ pub async fn create_course(
 
 /// The patient's courses, newest first.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/courses", tag = "courses", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<CourseView>),
+    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<CourseView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn list_patient_courses(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<Vec<CourseView>>> {
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<CourseView>>> {
     let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(courses::list(&state, &user, &patient).await?))
+    Ok(web::Json(courses::list(&state, &user, &patient, &q).await?))
 }
 
 /// Every session of the patient, oldest first.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/sessions", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<SessionView>),
+    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<SessionView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn list_patient_sessions(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<Vec<SessionView>>> {
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<SessionView>>> {
     let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(sessions::list_for_patient(&state, &user, &patient).await?))
+    Ok(web::Json(sessions::list_for_patient(&state, &user, &patient, &q).await?))
 }
 
 /// Records a pre-treatment screening; the outcome is computed from the answers.
@@ -254,14 +258,16 @@ pub async fn create_screening(
 
 /// The patient's screenings, newest first.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/screenings", tag = "screenings", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<ScreeningView>),
+    params(("id" = String, Path), PageParams), responses((status = 200, body = Page<ScreeningView>),
+    (status = 400, description = "Malformed limit or cursor", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn list_screenings(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<Vec<ScreeningView>>> {
+    q: web::Query<PageParams>,
+) -> ApiResult<web::Json<Page<ScreeningView>>> {
     let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(screenings::list(&state, &user, &patient).await?))
+    Ok(web::Json(screenings::list(&state, &user, &patient, &q).await?))
 }

@@ -24,7 +24,10 @@ use crate::{
         scores::{self, CreateScore, ProgressView, ScoreView},
     },
     state::AppState,
-    wire::json::Fast,
+    wire::{
+        json::Fast,
+        pagination::{Page, PageParams, SyncParams},
+    },
 };
 
 type Problem = crate::error::Problem;
@@ -46,6 +49,20 @@ pub struct PhotoUpload {
 pub struct PhotoListParams {
     pub session_id: Option<String>,
     pub view: Option<View>,
+    /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page; absent or empty for the first.
+    pub cursor: Option<String>,
+    /// Only photos uploaded at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    pub updated_since: Option<String>,
+}
+
+impl PhotoListParams {
+    fn sync(&self) -> SyncParams {
+        SyncParams { limit: self.limit, cursor: self.cursor.clone(), updated_since: self.updated_since.clone() }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -218,29 +235,31 @@ pub async fn upload_my_photo(
 
 /// A patient's photos in time order (staff); filter by session or view.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/photos", tag = "photos", security(("bearer" = [])),
-    params(("id" = String, Path), PhotoListParams), responses((status = 200, body = Vec<PhotoView>),
+    params(("id" = String, Path), PhotoListParams), responses((status = 200, body = Page<PhotoView>),
+    (status = 400, description = "Malformed filter, limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_patient_photos(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
     q: web::Query<PhotoListParams>,
-) -> ApiResult<web::Json<Vec<PhotoView>>> {
+) -> ApiResult<web::Json<Page<PhotoView>>> {
     let patient = patients::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(photos::list(&state, &user, &patient, q.session_id.clone(), q.view).await?))
+    Ok(web::Json(photos::list(&state, &user, &patient, q.session_id.clone(), q.view, &q.sync()).await?))
 }
 
 /// The patient's own photos.
 #[utoipa::path(get, path = "/api/v1/me/photos", tag = "me", security(("bearer" = [])),
-    params(PhotoListParams), responses((status = 200, body = Vec<PhotoView>),
+    params(PhotoListParams), responses((status = 200, body = Page<PhotoView>),
+    (status = 400, description = "Malformed filter, limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not a patient account", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_my_photos(
     state: web::Data<AppState>,
     user: AuthUser,
     q: web::Query<PhotoListParams>,
-) -> ApiResult<web::Json<Vec<PhotoView>>> {
+) -> ApiResult<web::Json<Page<PhotoView>>> {
     let patient = patients::own(&state, &user).await?;
-    Ok(web::Json(photos::list(&state, &user, &patient, q.session_id.clone(), q.view).await?))
+    Ok(web::Json(photos::list(&state, &user, &patient, q.session_id.clone(), q.view, &q.sync()).await?))
 }
 
 /// The image (JPEG, metadata stripped), to the patient and their clinic's staff only.
@@ -292,9 +311,19 @@ pub async fn delete_photo(
 
 /// The validated scales (all versions).
 #[utoipa::path(get, path = "/api/v1/scales", tag = "scores", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ScaleDef>)))]
-pub async fn list_scales(state: web::Data<AppState>, _user: AuthUser) -> ApiResult<web::Json<Vec<ScaleDef>>> {
-    Ok(web::Json(state.db.run(scales::all).await?))
+    params(PageParams), responses((status = 200, body = Page<ScaleDef>),
+    (status = 400, description = "Malformed limit or cursor", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_scales(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    q: web::Query<PageParams>,
+) -> ApiResult<web::Json<Page<ScaleDef>>> {
+    let (limit, after) = q.resolve_keyed::<String>()?;
+    let defs = state.db.run(scales::all).await?;
+    // A short catalogue, read whole from the cache: paged in memory, by code then version.
+    Ok(web::Json(Page::of_sorted(defs, after.as_ref(), limit, false, |d| {
+        (d.code.clone(), format!("{:010}", d.version))
+    })))
 }
 
 /// Records a score (staff: clinician- or patient-rated).
@@ -326,15 +355,17 @@ pub async fn create_my_score(
 
 /// A patient's scores (staff).
 #[utoipa::path(get, path = "/api/v1/patients/{id}/scores", tag = "scores", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<ScoreView>),
+    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<ScoreView>),
+    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_patient_scores(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-) -> ApiResult<web::Json<Vec<ScoreView>>> {
+    q: web::Query<SyncParams>,
+) -> ApiResult<web::Json<Page<ScoreView>>> {
     let patient = patients::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(scores::list(&state, &user, &patient).await?))
+    Ok(web::Json(scores::list(&state, &user, &patient, &q).await?))
 }
 
 /// Progress per scale: series, baseline, latest, change, clinically meaningful (staff).

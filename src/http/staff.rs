@@ -2,7 +2,7 @@
 //! and invitations for new ones.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::{
@@ -15,6 +15,7 @@ use crate::{
         staff::{self, StaffMember},
     },
     state::AppState,
+    wire::pagination::{Page, PageParams},
 };
 
 /// Who to invite; staff roles only (patients are invited when their record is created).
@@ -25,11 +26,6 @@ pub struct CreateInvitation {
     pub email: String,
     /// `admin` or `clinician`.
     pub role: Role,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct StaffList {
-    pub items: Vec<StaffMember>,
 }
 
 /// Invites a clinician or admin by email (admins only). The email carries a one-time token.
@@ -59,12 +55,17 @@ pub async fn create_staff_invitation(
 }
 
 /// Lists the clinic's staff, active and deactivated (admins only).
-#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", security(("bearer" = [])), responses(
-    (status = 200, body = StaffList),
+#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", security(("bearer" = [])), params(PageParams), responses(
+    (status = 200, body = Page<StaffMember>),
+    (status = 400, description = "Malformed limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
-pub async fn list_staff(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<StaffList>> {
-    Ok(web::Json(StaffList { items: staff::list(&state, &user).await? }))
+pub async fn list_staff(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<PageParams>,
+) -> ApiResult<web::Json<Page<StaffMember>>> {
+    Ok(web::Json(staff::list(&state, &user, &q).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

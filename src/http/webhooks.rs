@@ -37,10 +37,15 @@ pub async fn create_webhook(
 
 /// The clinic's endpoints (admins).
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = Vec<WebhookView>),
+    params(PageParams), responses((status = 200, body = Page<WebhookView>),
+    (status = 400, description = "Malformed limit or cursor", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
-pub async fn list_webhooks(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<WebhookView>>> {
-    Ok(web::Json(webhooks::list(&state, &user).await?))
+pub async fn list_webhooks(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<PageParams>,
+) -> ApiResult<web::Json<Page<WebhookView>>> {
+    Ok(web::Json(webhooks::list(&state, &user, &q).await?))
 }
 
 /// One endpoint (admins).

@@ -55,6 +55,21 @@ pub fn find_staff(conn: &mut DbConnection, clinic_id: &str) -> QueryResult<Vec<A
         .load(conn)
 }
 
+/// A page of a clinic's staff accounts in id (creation) order.
+pub fn page_staff(
+    conn: &mut DbConnection,
+    clinic_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Account>> {
+    let mut q =
+        accounts::table.filter(accounts::clinic_id.eq(clinic_id)).filter(accounts::role.ne("patient")).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(accounts::id.gt(after));
+    }
+    q.order(accounts::id.asc()).limit(limit).select(Account::as_select()).load(conn)
+}
+
 /// Takes the account's row lock if it is active and its password hash is still `password_hash`
 /// (a no-op update); false otherwise. A session opened in the same transaction afterwards cannot
 /// outlive a concurrent deactivation or password change: those update this row first and end

@@ -3,9 +3,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::{
-    DbConnection,
-    schema::{checkins, serum_applications},
+use crate::{
+    db::{
+        DbConnection,
+        schema::{checkins, serum_applications},
+    },
+    wire::pagination::After,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -111,6 +114,53 @@ pub fn find_serum(conn: &mut DbConnection, patient_id: &str, limit: i64) -> Quer
     serum_applications::table
         .filter(serum_applications::patient_id.eq(patient_id))
         .order((serum_applications::applied_at.desc(), serum_applications::id.desc()))
+        .limit(limit)
+        .select(SerumApplication::as_select())
+        .load(conn)
+}
+
+/// A page of a patient's check-ins, newest first (`reported_at`, then id), only those recorded at
+/// or after `since` when given.
+pub fn page_checkins(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    since: Option<NaiveDateTime>,
+    after: Option<&After<NaiveDateTime>>,
+    limit: i64,
+) -> QueryResult<Vec<Checkin>> {
+    let mut q = checkins::table.filter(checkins::patient_id.eq(patient_id)).into_boxed();
+    if let Some(since) = since {
+        q = q.filter(checkins::created_at.ge(since));
+    }
+    if let Some(a) = after {
+        q = q.filter(
+            checkins::reported_at.lt(a.key).or(checkins::reported_at.eq(a.key).and(checkins::id.lt(a.id.clone()))),
+        );
+    }
+    q.order((checkins::reported_at.desc(), checkins::id.desc())).limit(limit).select(Checkin::as_select()).load(conn)
+}
+
+/// A page of a patient's serum log, newest first (`applied_at`, then id), only those recorded at
+/// or after `since` when given.
+pub fn page_serum(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    since: Option<NaiveDateTime>,
+    after: Option<&After<NaiveDateTime>>,
+    limit: i64,
+) -> QueryResult<Vec<SerumApplication>> {
+    let mut q = serum_applications::table.filter(serum_applications::patient_id.eq(patient_id)).into_boxed();
+    if let Some(since) = since {
+        q = q.filter(serum_applications::created_at.ge(since));
+    }
+    if let Some(a) = after {
+        q = q.filter(
+            serum_applications::applied_at
+                .lt(a.key)
+                .or(serum_applications::applied_at.eq(a.key).and(serum_applications::id.lt(a.id.clone()))),
+        );
+    }
+    q.order((serum_applications::applied_at.desc(), serum_applications::id.desc()))
         .limit(limit)
         .select(SerumApplication::as_select())
         .load(conn)

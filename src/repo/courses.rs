@@ -3,7 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::{DbConnection, schema::courses};
+use crate::db::{
+    DbConnection,
+    schema::{courses, sessions},
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = courses)]
@@ -51,4 +54,27 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
 
 pub fn update_course(conn: &mut DbConnection, id: &str, changes: &CourseChanges) -> QueryResult<Course> {
     diesel::update(courses::table.find(id)).set(changes).returning(courses::all_columns).get_result(conn)
+}
+
+/// A page of a patient's courses, newest first. With `since`, only the courses changed at or
+/// after it, or with a session changed at or after it (a course's view counts its sessions).
+pub fn page(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    since: Option<NaiveDateTime>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Course>> {
+    let mut q = courses::table.filter(courses::patient_id.eq(patient_id)).into_boxed();
+    if let Some(since) = since {
+        let touched = sessions::table
+            .filter(sessions::patient_id.eq(patient_id))
+            .filter(sessions::updated_at.ge(since))
+            .select(sessions::course_id);
+        q = q.filter(courses::updated_at.ge(since).or(courses::id.eq_any(touched)));
+    }
+    if let Some(after) = after {
+        q = q.filter(courses::id.lt(after));
+    }
+    q.order(courses::id.desc()).limit(limit).select(Course::as_select()).load(conn)
 }

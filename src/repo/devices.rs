@@ -90,3 +90,12 @@ pub fn prune(conn: &mut DbConnection, patient_id: &str, keep: i64) -> QueryResul
     diesel::delete(devices::table.filter(devices::patient_id.eq(patient_id)).filter(devices::id.ne_all(kept)))
         .execute(conn)
 }
+
+/// A page of a patient's devices in id (registration) order.
+pub fn page(conn: &mut DbConnection, patient_id: &str, after: Option<&str>, limit: i64) -> QueryResult<Vec<Device>> {
+    let mut q = devices::table.filter(devices::patient_id.eq(patient_id)).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(devices::id.gt(after));
+    }
+    q.order(devices::id.asc()).limit(limit).select(Device::as_select()).load(conn)
+}

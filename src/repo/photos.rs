@@ -3,7 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::{DbConnection, schema::photos};
+use crate::{
+    db::{DbConnection, schema::photos},
+    wire::pagination::After,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = photos)]
@@ -71,4 +74,37 @@ pub fn find_for_patient(
 
 pub fn delete_photo(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(photos::table.filter(photos::id.eq(id))).execute(conn)
+}
+
+/// What a page of photos is filtered by.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhotoFilter<'a> {
+    pub session_id: Option<&'a str>,
+    pub view: Option<&'a str>,
+    /// Only photos uploaded at or after this instant.
+    pub since: Option<NaiveDateTime>,
+}
+
+/// A page of a patient's photos in time order (`taken_at`, then id).
+pub fn page(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    filter: PhotoFilter<'_>,
+    after: Option<&After<NaiveDateTime>>,
+    limit: i64,
+) -> QueryResult<Vec<Photo>> {
+    let mut q = photos::table.filter(photos::patient_id.eq(patient_id)).into_boxed();
+    if let Some(s) = filter.session_id {
+        q = q.filter(photos::session_id.eq(s));
+    }
+    if let Some(v) = filter.view {
+        q = q.filter(photos::view.eq(v));
+    }
+    if let Some(since) = filter.since {
+        q = q.filter(photos::created_at.ge(since));
+    }
+    if let Some(a) = after {
+        q = q.filter(photos::taken_at.gt(a.key).or(photos::taken_at.eq(a.key).and(photos::id.gt(a.id.clone()))));
+    }
+    q.order((photos::taken_at.asc(), photos::id.asc())).limit(limit).select(Photo::as_select()).load(conn)
 }

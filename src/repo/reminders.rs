@@ -23,6 +23,7 @@ use crate::{
         lease::{self, Queue},
         patients::Scope,
     },
+    wire::pagination::After,
 };
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -100,11 +101,21 @@ pub type ListedSql = (
 /// `(patient_id, status, due_at)` index gives the upcoming half its rows without reading the past
 /// ones; the past half takes its order from `(patient_id, planned_at, id)`, so it needs no sort and
 /// its LIMIT stops the scan.
-pub fn find_lists<R>(conn: &mut DbConnection, scope: Scope<'_>, limit: i64) -> QueryResult<Vec<R>>
+///
+/// `page` narrows both halves to the rows changed since an instant and starts the past half after
+/// a cursor; its predicates are always in the statement (with bounds that pass every row when
+/// unset), so each scope keeps one statement type.
+pub fn find_lists<R>(conn: &mut DbConnection, scope: Scope<'_>, page: &ListPage) -> QueryResult<Vec<R>>
 where
     R: FromSqlRow<ListedSql, Pg> + FromSqlRow<ListedSql, Sqlite> + 'static,
 {
-    use reminders::{due_at, id, planned_at};
+    use reminders::{due_at, id, planned_at, updated_at};
+    let since = page.since.unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
+    let (past_before, past_id) = match &page.past_after {
+        Some(a) => (a.key, a.id.clone()),
+        // Past every stored plan: every row is before it.
+        None => (FAR_FUTURE, String::new()),
+    };
     let columns = (
         id,
         reminders::patient_id,
@@ -124,14 +135,17 @@ where
             let upcoming = reminders::table
                 .filter($of_patient)
                 .filter(PendingStatus::<true>)
+                .filter(updated_at.ge(since))
                 .order((due_at.asc(), id.asc()))
-                .limit(limit)
+                .limit(page.upcoming_limit)
                 .select(columns);
             let past = reminders::table
                 .filter($of_patient)
                 .filter(PendingStatus::<false>)
+                .filter(updated_at.ge(since))
+                .filter(planned_at.lt(past_before).or(planned_at.eq(past_before).and(id.lt(past_id.clone()))))
                 .order((planned_at.desc(), id.desc()))
-                .limit(limit)
+                .limit(page.past_limit)
                 .select(columns);
             match conn {
                 DbConnection::Postgres(c) => upcoming.union_all(past).load::<R>(c),
@@ -158,6 +172,23 @@ where
         }
     }
 }
+
+/// What part of a reminder list [`find_lists`] reads.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub upcoming_limit: i64,
+    pub past_limit: i64,
+    /// Only reminders changed at or after this instant (`updated_at`).
+    pub since: Option<NaiveDateTime>,
+    /// Where the previous page of the past half ended (its `planned_at` and id).
+    pub past_after: Option<After<NaiveDateTime>>,
+}
+
+/// Later than any plan: the past half's bound when no cursor is given.
+const FAR_FUTURE: NaiveDateTime = match chrono::NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d.and_time(chrono::NaiveTime::MIN),
+    None => NaiveDateTime::MAX,
+};
 
 /// `status IN ('scheduled', 'sending')` (`PENDING`) or `status NOT IN (…)`, the values written
 /// into the SQL: PostgreSQL's generic plan of a prepared statement then still finds the upcoming

@@ -83,6 +83,25 @@ pub fn find_for_patient(conn: &mut DbConnection, patient_id: &str) -> QueryResul
         .load(conn)
 }
 
+/// A page of a patient's scores in time order (`recorded_at`, then id), only those recorded at or
+/// after `since` when given.
+pub fn page(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    since: Option<NaiveDateTime>,
+    after: Option<&crate::wire::pagination::After<NaiveDateTime>>,
+    limit: i64,
+) -> QueryResult<Vec<Score>> {
+    let mut q = scores::table.filter(scores::patient_id.eq(patient_id)).into_boxed();
+    if let Some(since) = since {
+        q = q.filter(scores::created_at.ge(since));
+    }
+    if let Some(a) = after {
+        q = q.filter(scores::recorded_at.gt(a.key).or(scores::recorded_at.eq(a.key).and(scores::id.gt(a.id.clone()))));
+    }
+    q.order((scores::recorded_at.asc(), scores::id.asc())).limit(limit).select(Score::as_select()).load(conn)
+}
+
 /// A score as a progress series shows it.
 #[derive(Debug, Clone)]
 pub struct ScorePoint {

@@ -3,7 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::{DbConnection, schema::screenings};
+use crate::{
+    db::{DbConnection, schema::screenings},
+    wire::pagination::After,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = screenings)]
@@ -60,4 +63,23 @@ pub fn set_override(conn: &mut DbConnection, id: &str, by: &str, reason: &str, a
         .set((screenings::override_by.eq(by), screenings::override_reason.eq(reason), screenings::overridden_at.eq(at)))
         .execute(conn)
         .map(|n| n == 1)
+}
+
+/// A page of a patient's screenings, newest first (`created_at`, then id).
+pub fn page(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    after: Option<&After<NaiveDateTime>>,
+    limit: i64,
+) -> QueryResult<Vec<Screening>> {
+    let mut q = screenings::table.filter(screenings::patient_id.eq(patient_id)).into_boxed();
+    if let Some(a) = after {
+        q = q.filter(
+            screenings::created_at.lt(a.key).or(screenings::created_at.eq(a.key).and(screenings::id.lt(a.id.clone()))),
+        );
+    }
+    q.order((screenings::created_at.desc(), screenings::id.desc()))
+        .limit(limit)
+        .select(Screening::as_select())
+        .load(conn)
 }

@@ -3,9 +3,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::{
-    DbConnection, DbTime, DbTimeOpt,
-    schema::{session_areas, sessions},
+use crate::{
+    db::{
+        DbConnection, DbTime, DbTimeOpt,
+        schema::{session_areas, sessions},
+    },
+    wire::pagination::After,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -132,4 +135,44 @@ pub fn update_session(conn: &mut DbConnection, id: &str, changes: &SessionChange
 /// When each of these sessions was performed.
 pub fn performed_at(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, NaiveDateTime)>> {
     sessions::table.filter(sessions::id.eq_any(ids)).select((sessions::id, sessions::performed_at)).load(conn)
+}
+
+/// Whose sessions a page lists.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionsOf<'a> {
+    Patient(&'a str),
+    Course(&'a str),
+}
+
+/// A page of sessions in time order (`performed_at`, then id), only those changed at or after
+/// `since` when given.
+pub fn page(
+    conn: &mut DbConnection,
+    of: SessionsOf<'_>,
+    since: Option<NaiveDateTime>,
+    after: Option<&After<NaiveDateTime>>,
+    limit: i64,
+) -> QueryResult<Vec<Session>> {
+    let mut q = match of {
+        SessionsOf::Patient(id) => sessions::table.filter(sessions::patient_id.eq(id)).into_boxed(),
+        SessionsOf::Course(id) => sessions::table.filter(sessions::course_id.eq(id)).into_boxed(),
+    };
+    if let Some(since) = since {
+        q = q.filter(sessions::updated_at.ge(since));
+    }
+    if let Some(a) = after {
+        q = q.filter(
+            sessions::performed_at.gt(a.key).or(sessions::performed_at.eq(a.key).and(sessions::id.gt(a.id.clone()))),
+        );
+    }
+    q.order((sessions::performed_at.asc(), sessions::id.asc())).limit(limit).select(Session::as_select()).load(conn)
+}
+
+/// The sessions of the given courses, in time order.
+pub fn find_for_courses(conn: &mut DbConnection, course_ids: &[String]) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::course_id.eq_any(course_ids))
+        .order((sessions::performed_at.asc(), sessions::id.asc()))
+        .select(Session::as_select())
+        .load(conn)
 }

@@ -197,3 +197,17 @@ pub fn finish_claim(
     .execute(conn)
     .map(|n| n == 1)
 }
+
+/// A page of a clinic's endpoints in id (creation) order.
+pub fn page_endpoints(
+    conn: &mut DbConnection,
+    clinic_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Endpoint>> {
+    let mut q = webhook_endpoints::table.filter(webhook_endpoints::clinic_id.eq(clinic_id)).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(webhook_endpoints::id.gt(after));
+    }
+    q.order(webhook_endpoints::id.asc()).limit(limit).select(Endpoint::as_select()).load(conn)
+}

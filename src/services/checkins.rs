@@ -25,6 +25,7 @@ use crate::{
         webhooks::{self, EventType},
     },
     state::AppState,
+    wire::pagination::{Page, SyncParams, fetch_limit},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -233,11 +234,18 @@ pub(crate) async fn record(
     Ok((CheckinView { alerts_raised: Some(raised.len()), ..view(row) }, urgent))
 }
 
-pub async fn list_checkins(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<CheckinView>> {
-    let id = patient.id.clone();
-    let rows = state.db.run(move |c| checkins::find_checkins(c, &id, 200)).await?;
+pub async fn list_checkins(
+    state: &AppState,
+    user: &AuthUser,
+    patient: &Patient,
+    q: &SyncParams,
+) -> ApiResult<Page<CheckinView>> {
+    let (limit, after) = q.page().resolve_keyed()?;
+    let (id, since) = (patient.id.clone(), q.since()?);
+    let rows =
+        state.db.run(move |c| checkins::page_checkins(c, &id, since, after.as_ref(), fetch_limit(limit))).await?;
     state.audit.record(audit::event(user, Action::List, "checkin", None, Some(&patient.id), state.now())).await;
-    Ok(rows.into_iter().map(view).collect())
+    Ok(Page::from_keyed_rows(rows, limit, |r| (r.reported_at, r.id.as_str()), view))
 }
 
 pub async fn create_serum(
@@ -291,14 +299,20 @@ pub(crate) async fn record_serum(
     Ok(serum_view(row))
 }
 
-pub async fn list_serum(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<SerumApplicationView>> {
-    let id = patient.id.clone();
-    let rows = state.db.run(move |c| checkins::find_serum(c, &id, 200)).await?;
+pub async fn list_serum(
+    state: &AppState,
+    user: &AuthUser,
+    patient: &Patient,
+    q: &SyncParams,
+) -> ApiResult<Page<SerumApplicationView>> {
+    let (limit, after) = q.page().resolve_keyed()?;
+    let (id, since) = (patient.id.clone(), q.since()?);
+    let rows = state.db.run(move |c| checkins::page_serum(c, &id, since, after.as_ref(), fetch_limit(limit))).await?;
     state
         .audit
         .record(audit::event(user, Action::List, "serum_application", None, Some(&patient.id), state.now()))
         .await;
-    Ok(rows.into_iter().map(serum_view).collect())
+    Ok(Page::from_keyed_rows(rows, limit, |r| (r.applied_at, r.id.as_str()), serum_view))
 }
 
 /// Logged vs planned serum applications for one session in the caller's scope.

@@ -21,6 +21,7 @@ use crate::{
         audit::{self, Action},
     },
     state::AppState,
+    wire::pagination::{Page, SyncParams, fetch_limit},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -151,18 +152,29 @@ pub async fn create(state: &AppState, user: &AuthUser, patient: &Patient, body: 
 }
 
 /// The courses of a patient in scope, with their sessions summarised.
-pub async fn list(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<CourseView>> {
-    let id = patient.id.clone();
-    let (rows, all_sessions) =
-        state.db.run(move |c| Ok((courses::find_for_patient(c, &id)?, sessions::find_for_patient(c, &id)?))).await?;
+pub async fn list(state: &AppState, user: &AuthUser, patient: &Patient, q: &SyncParams) -> ApiResult<Page<CourseView>> {
+    let (limit, after) = q.page().resolve()?;
+    let (id, since) = (patient.id.clone(), q.since()?);
+    let (rows, page_sessions) = state
+        .db
+        .run(move |c| {
+            let rows = courses::page(c, &id, since, after.as_deref(), fetch_limit(limit))?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            Ok((rows, sessions::find_for_courses(c, &ids)?))
+        })
+        .await?;
     let now = state.now();
     state.audit.record(audit::event(user, Action::List, "course", None, Some(&patient.id), now)).await;
-    rows.into_iter()
-        .map(|course| {
-            let own: Vec<Session> = all_sessions.iter().filter(|s| s.course_id == course.id).cloned().collect();
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |r| r.id.as_str(),
+        |course| {
+            let own: Vec<Session> = page_sessions.iter().filter(|s| s.course_id == course.id).cloned().collect();
             view(course, &own, now, user.role.is_staff())
-        })
-        .collect()
+        },
+    );
+    Ok(Page { items: page.items.into_iter().collect::<ApiResult<_>>()?, next_cursor: page.next_cursor })
 }
 
 pub async fn read(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<CourseView> {

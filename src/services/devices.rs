@@ -20,6 +20,7 @@ use crate::{
         validation::Checks,
     },
     state::AppState,
+    wire::pagination::{Page, PageParams, fetch_limit},
 };
 
 /// Devices kept per patient; registering one more drops the least recently seen.
@@ -164,12 +165,13 @@ pub async fn register(state: &AppState, user: &AuthUser, body: RegisterDevice) -
 }
 
 /// The caller's devices, oldest first.
-pub async fn list(state: &AppState, user: &AuthUser) -> ApiResult<Vec<DeviceView>> {
+pub async fn list(state: &AppState, user: &AuthUser, q: &PageParams) -> ApiResult<Page<DeviceView>> {
+    let (limit, after) = q.resolve()?;
     let patient = patients::own(state, user).await?;
     let id = patient.id.clone();
-    let rows = state.db.run(move |c| devices::find_for_patient(c, &id)).await?;
+    let rows = state.db.run(move |c| devices::page(c, &id, after.as_deref(), fetch_limit(limit))).await?;
     state.audit.record(audit::event(user, Action::List, "device", None, Some(&patient.id), state.now())).await;
-    Ok(rows.into_iter().map(DeviceView::from).collect())
+    Ok(Page::from_rows(rows, limit, |d| d.id.as_str(), DeviceView::from))
 }
 
 /// Removes one of the caller's devices (404 for anyone else's).

@@ -33,6 +33,7 @@ use crate::{
         audit::{self, Action},
     },
     state::AppState,
+    wire::pagination::{Page, SyncParams, fetch_limit},
 };
 
 /// The angle a photo is taken from.
@@ -379,20 +380,25 @@ pub async fn list(
     patient: &Patient,
     session: Option<String>,
     view_filter: Option<View>,
-) -> ApiResult<Vec<PhotoView>> {
-    let pid = patient.id.clone();
+    q: &SyncParams,
+) -> ApiResult<Page<PhotoView>> {
+    let (limit, after) = q.page().resolve_keyed()?;
+    let (pid, since) = (patient.id.clone(), q.since()?);
     let view_name = view_filter.map(enum_name);
     let (rows, all) = state
         .db
         .run(move |c| {
+            let filter = photos::PhotoFilter { session_id: session.as_deref(), view: view_name.as_deref(), since };
+            // The whole set's metadata too: each view names its change from its baseline.
             Ok((
-                photos::find_for_patient(c, &pid, session.as_deref(), view_name.as_deref())?,
+                photos::page(c, &pid, filter, after.as_ref(), fetch_limit(limit))?,
                 photos::find_for_patient(c, &pid, None, None)?,
             ))
         })
         .await?;
     state.audit.record(audit::event(user, Action::List, "photo", None, Some(&patient.id), state.now())).await;
-    views(&rows, &all)
+    let page = Page::from_keyed_rows(rows, limit, |p| (p.taken_at, p.id.as_str()), |p| view(&p, &all, false));
+    Ok(Page { items: page.items.into_iter().collect::<ApiResult<_>>()?, next_cursor: page.next_cursor })
 }
 
 /// The stored bytes of one size.

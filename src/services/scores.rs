@@ -31,6 +31,7 @@ use crate::{
     },
     state::AppState,
     wire::json::{JsonWriter, WriteJson},
+    wire::pagination::{Page, SyncParams, fetch_limit},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -255,11 +256,12 @@ pub async fn create(state: &AppState, user: &AuthUser, patient: &Patient, body: 
     Ok(view(row))
 }
 
-pub async fn list(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<ScoreView>> {
-    let pid = patient.id.clone();
-    let rows = state.db.run(move |c| scores::find_for_patient(c, &pid)).await?;
+pub async fn list(state: &AppState, user: &AuthUser, patient: &Patient, q: &SyncParams) -> ApiResult<Page<ScoreView>> {
+    let (limit, after) = q.page().resolve_keyed()?;
+    let (pid, since) = (patient.id.clone(), q.since()?);
+    let rows = state.db.run(move |c| scores::page(c, &pid, since, after.as_ref(), fetch_limit(limit))).await?;
     state.audit.record(audit::event(user, Action::List, "score", None, Some(&patient.id), state.now())).await;
-    Ok(rows.into_iter().map(view).collect())
+    Ok(Page::from_keyed_rows(rows, limit, |s| (s.recorded_at, s.id.as_str()), view))
 }
 
 /// Progress per (scale, rater) of the caller's own record (`staff_patient` = `None`) or of a patient of a staff

@@ -24,6 +24,7 @@ use crate::{
         audit::{self, Action},
     },
     state::AppState,
+    wire::pagination::{Page, PageParams, fetch_limit},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -130,12 +131,20 @@ pub async fn create(
     view(row, state.settings.clinical.screening_valid_days)
 }
 
-pub async fn list(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<ScreeningView>> {
+pub async fn list(
+    state: &AppState,
+    user: &AuthUser,
+    patient: &Patient,
+    q: &PageParams,
+) -> ApiResult<Page<ScreeningView>> {
     user.require_staff()?;
+    let (limit, after) = q.resolve_keyed()?;
     let id = patient.id.clone();
-    let rows = state.db.run(move |c| screenings::find_for_patient(c, &id)).await?;
+    let rows = state.db.run(move |c| screenings::page(c, &id, after.as_ref(), fetch_limit(limit))).await?;
     state.audit.record(audit::event(user, Action::List, "screening", None, Some(&patient.id), state.now())).await;
-    rows.into_iter().map(|s| view(s, state.settings.clinical.screening_valid_days)).collect()
+    let valid_days = state.settings.clinical.screening_valid_days;
+    let page = Page::from_keyed_rows(rows, limit, |s| (s.created_at, s.id.as_str()), |s| view(s, valid_days));
+    Ok(Page { items: page.items.into_iter().collect::<ApiResult<_>>()?, next_cursor: page.next_cursor })
 }
 
 /// A clinician overrides a "needs override" outcome with a reason.

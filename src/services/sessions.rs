@@ -17,7 +17,7 @@ use crate::{
         courses::Course,
         patients::Patient,
         screenings,
-        sessions::{self, Session, SessionArea, SessionChanges},
+        sessions::{self, Session, SessionArea, SessionChanges, SessionsOf},
     },
     security::caller::AuthUser,
     services::validation::{Checks, double_option, text},
@@ -28,6 +28,7 @@ use crate::{
         webhooks::{self, EventType},
     },
     state::AppState,
+    wire::pagination::{Page, SyncParams, fetch_limit},
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -398,13 +399,19 @@ fn area_rows(session_id: &str, areas: &[(Area, f64, i32)]) -> Vec<SessionArea> {
         .collect()
 }
 
-pub async fn list_for_course(state: &AppState, user: &AuthUser, course_id: &str) -> ApiResult<Vec<SessionView>> {
-    let (u, id) = (user.clone(), course_id.to_owned());
+pub async fn list_for_course(
+    state: &AppState,
+    user: &AuthUser,
+    course_id: &str,
+    q: &SyncParams,
+) -> ApiResult<Page<SessionView>> {
+    let (limit, after) = q.page().resolve_keyed()?;
+    let (u, id, since) = (user.clone(), course_id.to_owned(), q.since()?);
     let (course, rows, areas) = state
         .db
         .run(move |c| {
             let Some((course, _)) = access::course(c, &u, &id)? else { return Ok(None) };
-            let rows = sessions::find_for_course(c, &course.id)?;
+            let rows = sessions::page(c, SessionsOf::Course(&course.id), since, after.as_ref(), fetch_limit(limit))?;
             let ids: Vec<String> = rows.iter().map(|s| s.id.clone()).collect();
             let areas = sessions::find_areas(c, &ids)?;
             Ok(Some((course, rows, areas)))
@@ -412,21 +419,34 @@ pub async fn list_for_course(state: &AppState, user: &AuthUser, course_id: &str)
         .await?
         .ok_or_else(ApiError::not_found)?;
     state.audit.record(audit::event(user, Action::List, "session", None, Some(&course.patient_id), state.now())).await;
-    rows.into_iter().map(|s| view(s, &areas, user.role.is_staff())).collect()
+    page_of(rows, limit, &areas, user.role.is_staff())
 }
 
-pub async fn list_for_patient(state: &AppState, user: &AuthUser, patient: &Patient) -> ApiResult<Vec<SessionView>> {
-    let id = patient.id.clone();
+pub async fn list_for_patient(
+    state: &AppState,
+    user: &AuthUser,
+    patient: &Patient,
+    q: &SyncParams,
+) -> ApiResult<Page<SessionView>> {
+    let (limit, after) = q.page().resolve_keyed()?;
+    let (id, since) = (patient.id.clone(), q.since()?);
     let (rows, areas) = state
         .db
         .run(move |c| {
-            let rows = sessions::find_for_patient(c, &id)?;
+            let rows = sessions::page(c, SessionsOf::Patient(&id), since, after.as_ref(), fetch_limit(limit))?;
             let ids: Vec<String> = rows.iter().map(|s| s.id.clone()).collect();
             Ok((rows, sessions::find_areas(c, &ids)?))
         })
         .await?;
     state.audit.record(audit::event(user, Action::List, "session", None, Some(&patient.id), state.now())).await;
-    rows.into_iter().map(|s| view(s, &areas, user.role.is_staff())).collect()
+    page_of(rows, limit, &areas, user.role.is_staff())
+}
+
+/// A page of session views from rows fetched with one more than `limit`.
+fn page_of(rows: Vec<Session>, limit: i64, areas: &[SessionArea], staff: bool) -> ApiResult<Page<SessionView>> {
+    let page = Page::from_keyed_rows(rows, limit, |s| (s.performed_at, s.id.as_str()), |s| view(s, areas, staff));
+    let items = page.items.into_iter().collect::<ApiResult<Vec<_>>>()?;
+    Ok(Page { items, next_cursor: page.next_cursor })
 }
 
 pub async fn read(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<SessionView> {

@@ -16,6 +16,7 @@ use crate::{
     },
     security::caller::AuthUser,
     state::AppState,
+    wire::pagination::{Page, PageParams, fetch_limit},
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,11 +42,13 @@ impl StaffMember {
 }
 
 /// The clinic's admins and clinicians, active or not, oldest first (admins only).
-pub async fn list(state: &AppState, user: &AuthUser) -> ApiResult<Vec<StaffMember>> {
+pub async fn list(state: &AppState, user: &AuthUser, q: &PageParams) -> ApiResult<Page<StaffMember>> {
     user.require_admin()?;
+    let (limit, after) = q.resolve()?;
     let clinic = user.clinic_id.clone();
-    let rows = state.db.run(move |c| accounts::find_staff(c, &clinic)).await?;
-    Ok(rows.into_iter().filter_map(StaffMember::of).collect())
+    let rows = state.db.run(move |c| accounts::page_staff(c, &clinic, after.as_deref(), fetch_limit(limit))).await?;
+    let page = Page::from_rows(rows, limit, |a| a.id.as_str(), StaffMember::of);
+    Ok(Page { items: page.items.into_iter().flatten().collect(), next_cursor: page.next_cursor })
 }
 
 /// Deactivates (`active: false`) or reactivates a staff account of the admin's clinic; 404 for

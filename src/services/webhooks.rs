@@ -16,7 +16,7 @@ use crate::{
     security::{random_token, ssrf},
     services::validation::{Checks, double_option, each_once, text},
     state::AppState,
-    wire::pagination::{Page, fetch_limit},
+    wire::pagination::{Page, PageParams, fetch_limit},
 };
 
 /// How long the previous secret keeps signing (beside the new one) after a rotation.
@@ -256,11 +256,13 @@ pub async fn load(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Endp
     state.db.run(move |c| webhooks::find_endpoint(c, &clinic, &id)).await?.ok_or_else(ApiError::not_found)
 }
 
-pub async fn list(state: &AppState, user: &AuthUser) -> ApiResult<Vec<WebhookView>> {
+pub async fn list(state: &AppState, user: &AuthUser, q: &PageParams) -> ApiResult<Page<WebhookView>> {
     user.require_admin()?;
+    let (limit, after) = q.resolve()?;
     let clinic = user.clinic_id.clone();
-    let rows = state.db.run(move |c| webhooks::find_endpoints(c, &clinic)).await?;
-    Ok(rows.iter().map(|e| view(e, None)).collect())
+    let rows =
+        state.db.run(move |c| webhooks::page_endpoints(c, &clinic, after.as_deref(), fetch_limit(limit))).await?;
+    Ok(Page::from_rows(rows, limit, |e| e.id.as_str(), |e| view(&e, None)))
 }
 
 pub async fn update(state: &AppState, user: &AuthUser, id: &str, body: UpdateWebhook) -> ApiResult<WebhookView> {

@@ -21,6 +21,7 @@ mod matrix;
 mod metrics;
 mod operations;
 mod pages;
+mod pagination;
 mod photos;
 mod project;
 mod push;

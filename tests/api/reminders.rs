@@ -456,7 +456,7 @@ async fn persistent_redness_at_72_hours_and_any_redness_at_day_seven_need_review
     reasons.sort_unstable();
     assert_eq!(reasons, ["persistent_redness", "redness_day7"]);
     let listed = ok(app.get(&format!("/api/v1/patients/{}/checkins", fx.pid), Some(&staff)).await, 200).await;
-    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -64,7 +64,7 @@ async fn webhook_urls_inside_the_network_are_refused_on_create_and_update() {
     }
     let kept = ok(app.get(&path, Some(&staff)).await, 200).await;
     assert_eq!(kept["url"], "https://crm.example/hook", "no refused URL was stored");
-    assert_eq!(ok(app.get("/api/v1/webhooks", Some(&staff)).await, 200).await.as_array().unwrap().len(), 1);
+    assert_eq!(ok(app.get("/api/v1/webhooks", Some(&staff)).await, 200).await["items"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -108,7 +108,7 @@ async fn calendar_feed_and_webhook_secret_replays_never_show_the_secret() {
     assert!(replayed(&res));
     assert_problem(res, 409, "idempotency_secret_withheld").await;
     let listed = ok(app.get("/api/v1/webhooks", Some(&fx.staff)).await, 200).await;
-    assert_eq!(listed.as_array().unwrap().len(), 1, "the replay created nothing");
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "the replay created nothing");
 
     let rotate = format!("/api/v1/webhooks/{}/rotate-secret", created["id"].as_str().unwrap());
     let rotated = ok(post_keyed(&app, &rotate, "rotate-1", Some(&staff), &json!({})).await, 200).await;

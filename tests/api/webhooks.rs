@@ -100,7 +100,8 @@ async fn deliveries_are_signed_retried_with_backoff_logged_and_resent() {
         (created["id"].as_str().unwrap().to_owned(), created["secret"].as_str().unwrap().to_owned());
     assert!(secret.starts_with("whsec_"));
     let listed = ok(app.get("/api/v1/webhooks", Some(&fx.staff)).await, 200).await;
-    assert!(listed[0].get("secret").is_none(), "the secret is shown once");
+    assert_eq!(listed["items"][0]["id"], created["id"]);
+    assert!(listed["items"][0].get("secret").is_none(), "the secret is shown once");
 
     // A check-in with a red flag: one checkin.created and one alert.created.
     let checkin = json!({"redness": 2, "swelling": 1, "pain": 1, "itch": 0, "red_flags": ["fever"]});
@@ -265,7 +266,7 @@ async fn endpoints_are_admin_only_validated_and_scoped_to_the_clinic() {
     app.create_admin("Other Clinic", "admin@other.example").await;
     let other = access(&app.login("admin@other.example", PASSWORD).await);
     assert_problem(app.get(&format!("/api/v1/webhooks/{id}"), Some(&other)).await, 404, "not_found").await;
-    assert_eq!(ok(app.get("/api/v1/webhooks", Some(&other)).await, 200).await, json!([]));
+    assert_eq!(ok(app.get("/api/v1/webhooks", Some(&other)).await, 200).await["items"], json!([]));
     let res =
         app.client.delete(app.url(&format!("/api/v1/webhooks/{id}"))).bearer_auth(&fx.staff).send().await.unwrap();
     assert_eq!(res.status(), 204);
