@@ -1,4 +1,4 @@
-//! `/api/v1/courses/*`, `/api/v1/sessions/*`, `/api/v1/screenings/*`: a course and its sessions.
+//! Courses over HTTP: created and listed under a patient, read and changed at `/courses/{id}`.
 
 use actix_web::{HttpResponse, web};
 
@@ -7,9 +7,8 @@ use crate::{
     error::{ApiError, ApiResult},
     http::extract::{AuthUser, Json},
     services::{
-        courses::{self, CourseView, UpdateCourse},
-        screenings::{self, OverrideScreening, ScreeningView},
-        sessions::{self, CancelSession, CreateSession, SessionView, UpdateSession},
+        courses::{self, CourseView, CreateCourse, UpdateCourse},
+        patients as patient_service,
     },
     state::AppState,
     wire::pagination::{Page, SyncParams},
@@ -45,100 +44,35 @@ pub async fn update_course(
     Ok(web::Json(courses::update(&state, &user, &id, body).await?))
 }
 
-/// Records a treatment session under the course.
-///
-/// Needs a clear (or overridden) screening from the last 30 days: otherwise 409
-/// `screening_required` or `screening_contraindicated`. Depths outside 0.25–3.0 mm are 422;
-/// unusual depths, a session sooner than the interval or beyond the plan come back as `warnings`.
-#[utoipa::path(post, path = "/api/v1/courses/{id}/sessions", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = CreateSession, responses((status = 201, body = SessionView),
-    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Screening missing or contraindicated; course not active; patient archived", body = Problem, content_type = "application/problem+json"),
+/// Opens a course (treatment plan) for the patient.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/courses", tag = "courses", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CreateCourse, responses((status = 201, body = CourseView),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The patient is archived", body = Problem, content_type = "application/problem+json"),
 ))]
-pub async fn create_session(
+pub async fn create_course(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
-    Json(body): Json<CreateSession>,
+    Json(body): Json<CreateCourse>,
 ) -> ApiResult<HttpResponse> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    let session = sessions::create(&state, &user, &id, body).await?;
-    Ok(HttpResponse::Created().insert_header(location(format!("/api/v1/sessions/{}", session.id))).json(session))
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
+    let course = courses::create(&state, &user, &patient, body).await?;
+    Ok(HttpResponse::Created().insert_header(location(format!("/api/v1/courses/{}", course.id))).json(course))
 }
 
-/// The course's sessions, oldest first.
-#[utoipa::path(get, path = "/api/v1/courses/{id}/sessions", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<SessionView>),
+/// The patient's courses, newest first.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/courses", tag = "courses", security(("bearer" = [])),
+    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<CourseView>),
     (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
 ))]
-pub async fn list_course_sessions(
+pub async fn list_patient_courses(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
     q: web::Query<SyncParams>,
-) -> ApiResult<web::Json<Page<SessionView>>> {
-    Ok(web::Json(sessions::list_for_course(&state, &user, &id, &q).await?))
-}
-
-/// One session (patients see their own, without clinician notes).
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = SessionView),
-    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn get_session(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-) -> ApiResult<web::Json<SessionView>> {
-    Ok(web::Json(sessions::read(&state, &user, &id).await?))
-}
-
-/// Edits a session; warnings are recomputed.
-#[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = UpdateSession, responses((status = 200, body = SessionView),
-    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Cancelled, or the new time has no valid screening", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn update_session(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    Json(body): Json<UpdateSession>,
-) -> ApiResult<web::Json<SessionView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    Ok(web::Json(sessions::update(&state, &user, &id, body).await?))
-}
-
-/// Cancels a session with a reason.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/cancel", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = CancelSession, responses((status = 200, body = SessionView),
-    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Already cancelled", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn cancel_session(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    Json(body): Json<CancelSession>,
-) -> ApiResult<web::Json<SessionView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    Ok(web::Json(sessions::cancel(&state, &user, &id, body).await?))
-}
-
-/// A clinician overrides a `needs_override` screening with a reason.
-#[utoipa::path(post, path = "/api/v1/screenings/{id}/override", tag = "screenings", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = OverrideScreening, responses((status = 200, body = ScreeningView),
-    (status = 403, description = "Only clinicians override", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "Not in your scope", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Contraindicated, clear, or already overridden", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn override_screening(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    Json(body): Json<OverrideScreening>,
-) -> ApiResult<web::Json<ScreeningView>> {
-    user.require_staff().map_err(|_| ApiError::not_found())?;
-    Ok(web::Json(screenings::override_screening(&state, &user, &id, body).await?))
+) -> ApiResult<web::Json<Page<CourseView>>> {
+    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
+    Ok(web::Json(courses::list(&state, &user, &patient, &q).await?))
 }

@@ -1,11 +1,12 @@
 //! The HTTP edge: the route table (all in one place), thin handlers per resource, extractors,
 //! middleware and the OpenAPI document (metrics are kept in `telemetry::metrics`).
 
-pub mod aftercare;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod body_deadline;
+pub mod calendar;
+pub mod checkins;
 pub mod courses;
 pub mod devices;
 pub mod extract;
@@ -21,8 +22,13 @@ pub mod pages;
 pub mod patients;
 pub mod photos;
 pub mod protocols;
+pub mod records;
+pub mod reminders;
 pub mod representation;
+pub mod scores;
+pub mod screenings;
 pub mod security_headers;
+pub mod sessions;
 pub mod staff;
 pub mod strict_json;
 pub mod unsubscribe;
@@ -57,29 +63,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         )
                         .service(
                             web::resource("/{id}/sessions")
-                                .route(web::get().to(courses::list_course_sessions))
-                                .route(web::post().to(courses::create_session)),
+                                .route(web::get().to(sessions::list_course_sessions))
+                                .route(web::post().to(sessions::create_session)),
                         ),
                 )
                 .service(
                     web::scope("/sessions")
                         .service(
                             web::resource("/{id}")
-                                .route(web::get().to(courses::get_session))
-                                .route(web::patch().to(courses::update_session)),
+                                .route(web::get().to(sessions::get_session))
+                                .route(web::patch().to(sessions::update_session)),
                         )
-                        .service(
-                            web::resource("/{id}/adherence").route(web::get().to(aftercare::get_session_adherence)),
-                        )
-                        .service(web::resource("/{id}/cancel").route(web::post().to(courses::cancel_session))),
+                        .service(web::resource("/{id}/adherence").route(web::get().to(checkins::get_session_adherence)))
+                        .service(web::resource("/{id}/cancel").route(web::post().to(sessions::cancel_session))),
                 )
                 .service(
                     web::scope("/photos")
                         .service(web::resource("/{id}").route(web::delete().to(photos::delete_photo)))
                         .service(web::resource("/{id}/image").route(web::get().to(photos::get_photo_image))),
                 )
-                .service(web::resource("/screenings/{id}/override").route(web::post().to(courses::override_screening)))
-                .service(web::resource("/scales").route(web::get().to(photos::list_scales)))
+                .service(
+                    web::resource("/screenings/{id}/override").route(web::post().to(screenings::override_screening)),
+                )
+                .service(web::resource("/scales").route(web::get().to(scores::list_scales)))
                 .service(
                     web::scope("/fhir")
                         .service(web::resource("/metadata").route(web::get().to(interop::get_fhir_metadata)))
@@ -188,35 +194,35 @@ fn me_routes() -> actix_web::Scope {
                 .route(web::post().to(devices::register_my_device)),
         )
         .service(web::resource("/devices/{id}").route(web::delete().to(devices::delete_my_device)))
-        .service(web::resource("/reminders").route(web::get().to(aftercare::list_my_reminders)))
-        .service(web::resource("/reminders/{id}/snooze").route(web::post().to(aftercare::snooze_reminder)))
-        .service(web::resource("/reminders/{id}/done").route(web::post().to(aftercare::complete_reminder)))
+        .service(web::resource("/reminders").route(web::get().to(reminders::list_my_reminders)))
+        .service(web::resource("/reminders/{id}/snooze").route(web::post().to(reminders::snooze_reminder)))
+        .service(web::resource("/reminders/{id}/done").route(web::post().to(reminders::complete_reminder)))
         .service(
             web::resource("/checkins")
-                .route(web::get().to(aftercare::list_my_checkins))
-                .route(web::post().to(aftercare::create_my_checkin)),
+                .route(web::get().to(checkins::list_my_checkins))
+                .route(web::post().to(checkins::create_my_checkin)),
         )
         .service(
             web::resource("/serum-applications")
-                .route(web::get().to(aftercare::list_my_serum_applications))
-                .route(web::post().to(aftercare::create_my_serum_application)),
+                .route(web::get().to(checkins::list_my_serum_applications))
+                .route(web::post().to(checkins::create_my_serum_application)),
         )
         .service(
             web::resource("/photos")
                 .route(web::get().to(photos::list_my_photos))
                 .route(web::post().to(photos::upload_my_photo)),
         )
-        .service(web::resource("/scores").route(web::post().to(photos::create_my_score)))
-        .service(web::resource("/progress").route(web::get().to(photos::get_my_progress)))
-        .service(web::resource("/progress/chart.svg").route(web::get().to(photos::get_my_progress_chart_svg)))
+        .service(web::resource("/scores").route(web::post().to(scores::create_my_score)))
+        .service(web::resource("/progress").route(web::get().to(scores::get_my_progress)))
+        .service(web::resource("/progress/chart.svg").route(web::get().to(scores::get_my_progress_chart_svg)))
         .service(web::resource("/fhir").route(web::get().to(interop::get_my_fhir)))
-        .service(web::resource("/export").route(web::get().to(interop::get_my_export)))
-        .service(web::resource("/calendar.ics").route(web::get().to(interop::get_calendar)))
+        .service(web::resource("/export").route(web::get().to(records::get_my_export)))
+        .service(web::resource("/calendar.ics").route(web::get().to(calendar::get_calendar)))
         .service(
             web::resource("/calendar-feed")
-                .route(web::get().to(interop::get_calendar_feed))
-                .route(web::post().to(interop::create_calendar_feed))
-                .route(web::delete().to(interop::delete_calendar_feed)),
+                .route(web::get().to(calendar::get_calendar_feed))
+                .route(web::post().to(calendar::create_calendar_feed))
+                .route(web::delete().to(calendar::delete_calendar_feed)),
         )
         .service(web::resource("/courses").route(web::get().to(me::list_my_courses)))
         .service(web::resource("/sessions").route(web::get().to(me::list_my_sessions)))
@@ -234,13 +240,13 @@ fn patient_routes() -> actix_web::Scope {
             web::resource("/{id}")
                 .route(web::get().to(patients::get_patient))
                 .route(web::patch().to(patients::update_patient))
-                .route(web::delete().to(interop::erase_patient)),
+                .route(web::delete().to(records::erase_patient)),
         )
-        .service(web::resource("/{id}/progress").route(web::get().to(photos::get_patient_progress)))
-        .service(web::resource("/{id}/reminders").route(web::get().to(aftercare::list_patient_reminders)))
-        .service(web::resource("/{id}/checkins").route(web::get().to(aftercare::list_patient_checkins)))
+        .service(web::resource("/{id}/progress").route(web::get().to(scores::get_patient_progress)))
+        .service(web::resource("/{id}/reminders").route(web::get().to(reminders::list_patient_reminders)))
+        .service(web::resource("/{id}/checkins").route(web::get().to(checkins::list_patient_checkins)))
         .service(
-            web::resource("/{id}/serum-applications").route(web::get().to(aftercare::list_patient_serum_applications)),
+            web::resource("/{id}/serum-applications").route(web::get().to(checkins::list_patient_serum_applications)),
         )
         .service(
             web::resource("/{id}/photos")
@@ -249,11 +255,11 @@ fn patient_routes() -> actix_web::Scope {
         )
         .service(
             web::resource("/{id}/scores")
-                .route(web::get().to(photos::list_patient_scores))
-                .route(web::post().to(photos::create_patient_score)),
+                .route(web::get().to(scores::list_patient_scores))
+                .route(web::post().to(scores::create_patient_score)),
         )
-        .service(web::resource("/{id}/progress/chart.svg").route(web::get().to(photos::get_progress_chart_svg)))
-        .service(web::resource("/{id}/progress/chart.png").route(web::get().to(photos::get_progress_chart_png)))
+        .service(web::resource("/{id}/progress/chart.svg").route(web::get().to(scores::get_progress_chart_svg)))
+        .service(web::resource("/{id}/progress/chart.png").route(web::get().to(scores::get_progress_chart_png)))
         .service(web::resource("/{id}/fhir").route(web::get().to(interop::get_patient_fhir)))
         .service(web::resource("/{id}/archive").route(web::post().to(patients::archive_patient)))
         .service(web::resource("/{id}/invitation").route(web::post().to(patients::resend_patient_invitation)))
@@ -264,14 +270,14 @@ fn patient_routes() -> actix_web::Scope {
         )
         .service(
             web::resource("/{id}/courses")
-                .route(web::get().to(patients::list_patient_courses))
-                .route(web::post().to(patients::create_course)),
+                .route(web::get().to(courses::list_patient_courses))
+                .route(web::post().to(courses::create_course)),
         )
-        .service(web::resource("/{id}/sessions").route(web::get().to(patients::list_patient_sessions)))
+        .service(web::resource("/{id}/sessions").route(web::get().to(sessions::list_patient_sessions)))
         .service(
             web::resource("/{id}/screenings")
-                .route(web::get().to(patients::list_screenings))
-                .route(web::post().to(patients::create_screening)),
+                .route(web::get().to(screenings::list_screenings))
+                .route(web::post().to(screenings::create_screening)),
         )
 }
 

@@ -1,5 +1,5 @@
-//! `/api/v1/patients/*`: staff manage patients and, under a patient, consents, courses,
-//! screenings and sessions.
+//! `/api/v1/patients/*`: staff manage patients and their consents. What lives under a patient
+//! (courses, sessions, screenings, check-ins, photos, scores) is with its own resource.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -13,15 +13,12 @@ use crate::{
     services::{
         audit::{self, Action},
         consents::{self, ConsentChange, ConsentsView},
-        courses::{self, CourseView, CreateCourse},
         patients::{self as patient_service, CreatePatient, ListedPatientJson, PatientView, UpdatePatient},
-        screenings::{self, CreateScreening, ScreeningView},
-        sessions::{self, SessionView},
     },
     state::AppState,
     wire::{
         json::Fast,
-        pagination::{Page, PageParams, SyncParams, fetch_limit},
+        pagination::{Page, PageParams, fetch_limit},
     },
 };
 
@@ -189,85 +186,4 @@ pub async fn create_patient_consent(
 ) -> ApiResult<HttpResponse> {
     let patient = patient_service::load_for_staff(&state, &user, &id).await?;
     Ok(HttpResponse::Created().json(consents::change(&state, &user, &patient, body).await?))
-}
-
-/// Opens a course (treatment plan) for the patient.
-#[utoipa::path(post, path = "/api/v1/patients/{id}/courses", tag = "courses", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = CreateCourse, responses((status = 201, body = CourseView),
-    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The patient is archived", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn create_course(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    Json(body): Json<CreateCourse>,
-) -> ApiResult<HttpResponse> {
-    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    let course = courses::create(&state, &user, &patient, body).await?;
-    Ok(HttpResponse::Created().insert_header(location(format!("/api/v1/courses/{}", course.id))).json(course))
-}
-
-/// The patient's courses, newest first.
-#[utoipa::path(get, path = "/api/v1/patients/{id}/courses", tag = "courses", security(("bearer" = [])),
-    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<CourseView>),
-    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn list_patient_courses(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    q: web::Query<SyncParams>,
-) -> ApiResult<web::Json<Page<CourseView>>> {
-    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(courses::list(&state, &user, &patient, &q).await?))
-}
-
-/// Every session of the patient, oldest first.
-#[utoipa::path(get, path = "/api/v1/patients/{id}/sessions", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path), SyncParams), responses((status = 200, body = Page<SessionView>),
-    (status = 400, description = "Malformed limit, cursor or updated_since", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn list_patient_sessions(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    q: web::Query<SyncParams>,
-) -> ApiResult<web::Json<Page<SessionView>>> {
-    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(sessions::list_for_patient(&state, &user, &patient, &q).await?))
-}
-
-/// Records a pre-treatment screening; the outcome is computed from the answers.
-#[utoipa::path(post, path = "/api/v1/patients/{id}/screenings", tag = "screenings", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = CreateScreening, responses((status = 201, body = ScreeningView),
-    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The patient is archived", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn create_screening(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    Json(body): Json<CreateScreening>,
-) -> ApiResult<HttpResponse> {
-    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(HttpResponse::Created().json(screenings::create(&state, &user, &patient, body).await?))
-}
-
-/// The patient's screenings, newest first.
-#[utoipa::path(get, path = "/api/v1/patients/{id}/screenings", tag = "screenings", security(("bearer" = [])),
-    params(("id" = String, Path), PageParams), responses((status = 200, body = Page<ScreeningView>),
-    (status = 400, description = "Malformed limit or cursor", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such patient in your clinic", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn list_screenings(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    id: web::Path<String>,
-    q: web::Query<PageParams>,
-) -> ApiResult<web::Json<Page<ScreeningView>>> {
-    let patient = patient_service::load_for_staff(&state, &user, &id).await?;
-    Ok(web::Json(screenings::list(&state, &user, &patient, &q).await?))
 }

@@ -7,7 +7,7 @@
 //! hand-written view keeps its derived `Serialize` (the API document's shape), and a test checks
 //! that both write the same bytes: for arbitrary values here; for the staff page and the reminder
 //! lists, whose rows are written straight from the database row
-//! (`services::patients::ListedPatientJson`, `http::aftercare::ListedReminder`), API tests on both
+//! (`services::patients::ListedPatientJson`, `http::reminders::ListedReminder`), API tests on both
 //! backends against each record's own serde-written view (and, for reminders, a property test on
 //! SQLite rows of arbitrary values).
 
