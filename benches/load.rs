@@ -818,7 +818,7 @@ async fn one_patient(db: web::Data<Db>, id: web::Path<String>) -> HttpResponse {
             "id": p.id,
             "name": p.name,
             "email": p.email,
-            "time_zone": p.time_zone,
+            "time_zone": p.time_zone.name(),
             "created_at": p.created_at,
         })),
         Ok(None) => HttpResponse::NotFound().finish(),

@@ -5,6 +5,7 @@
 use aftercare::{
     config::Settings,
     db::{Backend, DbConnection, to_db},
+    domain::clinical::TimeZone,
     repo::{
         consents::{self, Consent},
         courses::{self, Course},
@@ -146,6 +147,7 @@ pub fn seed_fixture(
     let (clinic_id, admin_id) = (admin.clinic_id, admin.account_id);
     let at = to_db(now);
     let performed = to_db(now - Duration::days(1));
+    let zone: TimeZone = "Europe/London".parse().map_err(anyhow::Error::msg)?;
     let protocol_id = conn.transaction::<_, diesel::result::Error, _>(|c| {
         let protocol = current_protocol(c, &clinic_id, now)?;
         for k in 0..spec.patients {
@@ -163,7 +165,7 @@ pub fn seed_fixture(
                     email: Some(email),
                     phone: None,
                     date_of_birth: None,
-                    time_zone: "Europe/London".into(),
+                    time_zone: zone,
                     fitzpatrick: Some(2),
                     quiet_start: "21:00".into(),
                     quiet_end: "08:00".into(),

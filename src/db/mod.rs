@@ -9,6 +9,7 @@
 pub mod raw;
 pub mod schema;
 mod time;
+pub mod types;
 
 pub use time::{DbTime, DbTimeOpt};
 

@@ -138,6 +138,36 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>().map_err(|_| format!("`{name}` is not an IANA time zone (e.g. Europe/London)"))
 }
 
+/// A patient's time zone: an IANA zone of the embedded tz database, never a fallback. Stored as
+/// its name (`db::types` maps it); a stored name that is not one fails the read loudly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub Tz);
+
+impl TimeZone {
+    pub fn tz(self) -> Tz {
+        self.0
+    }
+
+    /// The IANA name, as stored and shown.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl std::str::FromStr for TimeZone {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        parse_time_zone(name).map(TimeZone)
+    }
+}
+
+impl std::fmt::Display for TimeZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Quiet hours in the patient's local time; the window may cross midnight (21:00–08:00).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuietHours {

@@ -62,9 +62,9 @@ impl Reader {
         Self { lang: Lang::En, zone: chrono_tz::Tz::UTC }
     }
 
-    /// A patient, from their stored BCP 47 tag and IANA zone (UTC if the zone is unknown).
-    pub fn patient(language: &str, time_zone: &str) -> Self {
-        Self { lang: Lang::from_tag(language), zone: time_zone.parse().unwrap_or(chrono_tz::Tz::UTC) }
+    /// A patient, from their stored BCP 47 tag and their time zone.
+    pub fn patient(language: &str, zone: chrono_tz::Tz) -> Self {
+        Self { lang: Lang::from_tag(language), zone }
     }
 
     /// An instant as this reader would write it, with the year and the zone's name:

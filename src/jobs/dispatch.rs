@@ -765,7 +765,7 @@ fn action_url(state: &AppState, base: &str, action: &str, reminder_id: &str) -> 
 }
 
 fn render(state: &AppState, r: &Reminder, ctx: &Context<'_>, step: &Step, to: &str) -> anyhow::Result<Email> {
-    let tz: Tz = ctx.patient.time_zone.parse().unwrap_or(Tz::UTC);
+    let tz: Tz = ctx.patient.time_zone.tz();
     let planned = from_db(r.planned_at);
     let base = state.settings.server.public_url.trim_end_matches('/');
     let day = (planned - ctx.session_at).num_days();
@@ -781,7 +781,7 @@ fn render(state: &AppState, r: &Reminder, ctx: &Context<'_>, step: &Step, to: &s
         avoid: &words.avoid,
         action_url: step.action.as_ref().map(|a| action_url(state, base, a, &r.id)),
         local_time: i18n::datetime_short(lang, &planned.with_timezone(&tz)),
-        time_zone: &ctx.patient.time_zone,
+        time_zone: ctx.patient.time_zone.name(),
         day,
         clinic_name: &ctx.clinic.name,
         unsubscribe_url: unsubscribe.clone(),

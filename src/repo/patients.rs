@@ -9,7 +9,10 @@ use diesel::{
     sqlite::Sqlite,
 };
 
-use crate::db::{DbConnection, DbTime, DbTimeOpt, schema::patients};
+use crate::{
+    db::{DbConnection, DbTime, DbTimeOpt, schema::patients},
+    domain::clinical::TimeZone,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = patients)]
@@ -21,7 +24,7 @@ pub struct Patient {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
-    pub time_zone: String,
+    pub time_zone: TimeZone,
     pub fitzpatrick: Option<i32>,
     pub quiet_start: String,
     pub quiet_end: String,
@@ -66,7 +69,7 @@ pub struct PatientChanges {
     pub email: Option<Option<String>>,
     pub phone: Option<Option<String>>,
     pub date_of_birth: Option<Option<NaiveDate>>,
-    pub time_zone: Option<String>,
+    pub time_zone: Option<TimeZone>,
     pub fitzpatrick: Option<Option<i32>>,
     pub quiet_start: Option<String>,
     pub quiet_end: Option<String>,

@@ -50,7 +50,7 @@ pub fn owner_words(c: &mut DbConnection, account: &Account) -> QueryResult<Owner
     let clinic = clinics::find_clinic(c, &account.clinic_id)?;
     let patient =
         if account.role == Role::Patient.as_str() { patients::find_by_account(c, &account.id)? } else { None };
-    let reader = patient.as_ref().map_or_else(Reader::staff, |p| Reader::patient(&p.language, &p.time_zone));
+    let reader = patient.as_ref().map_or_else(Reader::staff, |p| Reader::patient(&p.language, p.time_zone.tz()));
     Ok(OwnerWords {
         reader,
         name: patient.map(|p| p.name),

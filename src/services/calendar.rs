@@ -113,7 +113,7 @@ fn event(out: &mut String, e: &Event<'_>, now: &str) {
 pub fn ics(record: &Record, now: DateTime<Utc>) -> String {
     let p = &record.patient;
     let clinic = record.clinic.as_ref().map_or("your clinic", |c| c.name.as_str());
-    let tz: Tz = p.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: Tz = p.time_zone.tz();
     let dtstamp = stamp(now);
     let mut out = String::new();
     for l in [

@@ -21,7 +21,7 @@ use crate::{
     },
     domain::{
         Role,
-        clinical::{QuietHours, check_fitzpatrick, parse_time_zone},
+        clinical::{QuietHours, TimeZone, check_fitzpatrick, parse_time_zone},
     },
     error::{ApiError, ApiResult, ErrorCode},
     i18n::Reader,
@@ -253,7 +253,7 @@ impl From<Patient> for PatientView {
             email: p.email,
             phone: p.phone,
             date_of_birth: p.date_of_birth,
-            time_zone: p.time_zone,
+            time_zone: p.time_zone.to_string(),
             fitzpatrick: p.fitzpatrick,
             language: p.language,
             clinical_notes: p.clinical_notes,
@@ -270,7 +270,7 @@ impl From<Patient> for ProfileView {
             name: p.name,
             email: p.email,
             phone: p.phone,
-            time_zone: p.time_zone,
+            time_zone: p.time_zone.to_string(),
             language: p.language,
         }
     }
@@ -320,7 +320,7 @@ pub async fn create(state: &AppState, user: &AuthUser, body: CreatePatient) -> A
     };
     let phone = body.phone.as_deref().and_then(|p| c.check("phone", check_phone(p)));
     let dob = body.date_of_birth.and_then(|d| c.check("date_of_birth", check_birth(d, now.date_naive())));
-    c.check("time_zone", parse_time_zone(&body.time_zone));
+    let time_zone = c.check("time_zone", parse_time_zone(&body.time_zone)).map(TimeZone);
     let fitz = body.fitzpatrick.and_then(|f| c.check("fitzpatrick", check_fitzpatrick(f)));
     let quiet = match &body.quiet_hours {
         Some(q) => check_quiet(&mut c, q),
@@ -329,7 +329,7 @@ pub async fn create(state: &AppState, user: &AuthUser, body: CreatePatient) -> A
     let language = c.check("language", check_language(body.language.as_deref().unwrap_or("en")));
     let notes = body.clinical_notes.as_deref().and_then(|n| c.check("clinical_notes", text(n, 10_000)));
     c.finish()?;
-    let (Some(name), Some(quiet), Some(language)) = (name, quiet, language) else {
+    let (Some(name), Some(quiet), Some(language), Some(time_zone)) = (name, quiet, language, time_zone) else {
         return Err(ApiError::internal(anyhow::anyhow!("checked fields missing")));
     };
 
@@ -342,7 +342,7 @@ pub async fn create(state: &AppState, user: &AuthUser, body: CreatePatient) -> A
         email: email.clone(),
         phone,
         date_of_birth: dob,
-        time_zone: body.time_zone.clone(),
+        time_zone,
         fitzpatrick: fitz,
         quiet_start: QuietHours::format(quiet.start),
         quiet_end: QuietHours::format(quiet.end),
@@ -412,7 +412,7 @@ async fn try_send_invitation(state: &AppState, user: &AuthUser, patient: &Patien
             Ok((clinic, has_account))
         })
         .await?;
-    let reader = Reader::patient(&patient.language, &patient.time_zone);
+    let reader = Reader::patient(&patient.language, patient.time_zone.tz());
     let mail = invitations::invitation_mail(state, "patient_invitation", &row, &token, &clinic, has_account, reader)?;
     invitations::send_or_take_back(state, &mail, &row.id).await
 }
@@ -482,7 +482,7 @@ fn apply_profile_fields(
     language: Option<&str>,
 ) {
     if let Some(tz) = time_zone {
-        changes.time_zone = c.check("time_zone", parse_time_zone(tz)).map(|_| tz.to_owned());
+        changes.time_zone = c.check("time_zone", parse_time_zone(tz)).map(TimeZone);
     }
     if let Some(q) = quiet.and_then(|q| check_quiet(c, q)) {
         changes.quiet_start = Some(QuietHours::format(q.start));

@@ -217,7 +217,7 @@ pub async fn upload(
         return Err(ApiError::new(ErrorCode::ConsentRequired, "The patient has not consented to photos"));
     }
 
-    let tz: Tz = patient.time_zone.parse().unwrap_or(Tz::UTC);
+    let tz: Tz = patient.time_zone.tz();
     let roi = meta.roi.unwrap_or(Roi::WHOLE);
     let bounds = Bounds {
         max_pixels: state.settings.photos.max_pixels,

@@ -71,7 +71,7 @@ pub fn plan_session(
         return Ok(0);
     }
     let interval = course.map(|c| c.interval_days).unwrap_or(28);
-    let tz: Tz = patient.time_zone.parse().unwrap_or(Tz::UTC);
+    let tz: Tz = patient.time_zone.tz();
     let quiet = QuietHours::parse(&patient.quiet_start, &patient.quiet_end).unwrap_or_default();
     let kept: std::collections::HashSet<(String, i32)> =
         reminders::find_for_session(conn, &session.id)?.into_iter().map(|r| (r.step_key, r.occurrence)).collect();
